@@ -1,0 +1,236 @@
+"""Agreement predicates between a prediction and an observation.
+
+A check is a named function ``(prediction, observation, params, ctx) ->
+Evidence``.  Its arguments ``theory`` / ``observed`` name a key of the
+prediction / observation dict, or are callables ``f(prediction, observation,
+params)`` for derived quantities.  NaN on either side yields ``passed=None``
+(inconclusive), never a pass.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .verdict import Evidence
+
+Getter = str | Callable[..., Any]
+
+
+@dataclass
+class Check:
+    name: str
+    fn: Callable[..., Evidence]
+    description: str = ""
+
+    def __call__(self, prediction: dict, observation: dict, params: dict, ctx=None) -> Evidence:
+        ev = self.fn(prediction, observation, params, ctx)
+        ev.name = self.name
+        return ev
+
+
+def _get(getter: Getter, source: dict, prediction, observation, params):
+    if callable(getter):
+        return getter(prediction, observation, params)
+    if getter not in source:
+        raise KeyError(f"no value {getter!r} (have: {sorted(source)})")
+    return source[getter]
+
+
+def as_array(x) -> np.ndarray:
+    """numbers, sympy numbers, lists, numpy arrays and torch tensors -> float64 array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except TypeError:
+        return np.asarray([float(v) for v in np.ravel(x)], dtype=np.float64).reshape(np.shape(x))
+
+
+def as_float(x) -> float:
+    a = as_array(x)
+    return float(a) if a.ndim == 0 else float(a.ravel()[0]) if a.size == 1 else math.nan
+
+
+def _summary(a: np.ndarray):
+    return float(a) if a.ndim == 0 else a.tolist() if a.size <= 16 else f"array{a.shape}"
+
+
+def tolerance_for(tol, ctx) -> float:
+    """A tolerance given as a number, or per dtype: ``{"float32": 1e-4, "float64": 1e-9}``."""
+    if isinstance(tol, dict):
+        key = str(getattr(ctx, "dtype", "float64")).replace("torch.", "")
+        return float(tol.get(key, max(tol.values())))
+    return float(tol)
+
+
+def close(name: str, theory: Getter, observed: Getter, rtol=1e-6, atol=1e-9) -> Check:
+    """|observed - theory| <= atol + rtol·|theory| elementwise; margin is the
+    smallest remaining room relative to the tolerance (1 = exact, < 0 = fail)."""
+
+    def fn(pred, obs, params, ctx):
+        t = as_array(_get(theory, pred, pred, obs, params))
+        o = as_array(_get(observed, obs, pred, obs, params))
+        r, a = tolerance_for(rtol, ctx), tolerance_for(atol, ctx)
+        if t.shape != o.shape and t.size != 1 and o.size != 1:
+            return Evidence(name, False, -math.inf, _summary(t), _summary(o), None,
+                            f"shape mismatch {t.shape} vs {o.shape}")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(o))):
+            return Evidence(name, None, math.nan, _summary(t), _summary(o), None, "non-finite value")
+        tol = a + r * np.abs(t)
+        err = np.abs(o - t)
+        margin = float(np.min(1.0 - err / tol))
+        return Evidence(name, bool(np.all(err <= tol)), margin, _summary(t), _summary(o),
+                        {"rtol": r, "atol": a}, f"max |error| = {float(np.max(err)):.3g}")
+
+    return Check(name, fn, f"{observed} ≈ {theory} (rtol {rtol}, atol {atol})")
+
+
+def _bound_check(name, lhs, rhs, sign, margin, rtol):
+    def fn(pred, obs, params, ctx):
+        lv = as_array(_get(lhs, obs, pred, obs, params))
+        rv = as_array(_get(rhs, pred, pred, obs, params))
+        if not (np.all(np.isfinite(lv)) and np.all(np.isfinite(rv))):
+            # an overflow to +inf on the small side of at_most is still decidable
+            if sign > 0 and np.all(~np.isnan(lv)) and np.any(np.isposinf(lv)) and np.all(np.isfinite(rv)):
+                return Evidence(name, False, -math.inf, _summary(rv), _summary(lv), None, "observed +inf")
+            return Evidence(name, None, math.nan, _summary(rv), _summary(lv), None, "non-finite value")
+        tol = tolerance_for(margin, ctx) + tolerance_for(rtol, ctx) * np.abs(rv)
+        room = (rv - lv) * sign + tol  # at_most: rhs - lhs + tol >= 0
+        m = float(np.min(room))
+        return Evidence(name, bool(m >= 0), m, _summary(rv), _summary(lv), float(np.max(tol)))
+
+    return fn
+
+
+def at_most(name: str, observed: Getter, bound: Getter, margin=0.0, rtol=0.0) -> Check:
+    """observed <= bound + margin + rtol·|bound| (observed from the observation,
+    bound from the prediction unless callables say otherwise)."""
+    return Check(name, _bound_check(name, observed, bound, +1, margin, rtol), f"{observed} ≤ {bound}")
+
+
+def at_least(name: str, observed: Getter, bound: Getter, margin=0.0, rtol=0.0) -> Check:
+    """observed >= bound - margin - rtol·|bound|."""
+    return Check(name, _bound_check(name, observed, bound, -1, margin, rtol), f"{observed} ≥ {bound}")
+
+
+def holds(name: str, value: Getter, description: str = "") -> Check:
+    """A boolean verdict computed by a callable (or an observation key).  For
+    comparisons that are neither closeness nor bounds (e.g. the sign of a
+    symbolic derivative).  ``None`` counts as undecidable."""
+
+    def fn(pred, obs, params, ctx):
+        v = _get(value, obs, pred, obs, params)
+        if v is None:
+            return Evidence(name, None, math.nan, None, None, None, "undecidable")
+        return Evidence(name, bool(v), 1.0 if v else -1.0, True, bool(v))
+
+    return Check(name, fn, description)
+
+
+def loglog_slope(steps, drifts) -> float:
+    """Least-squares slope of log(drift) against log(step)."""
+    x, y = np.log(as_array(steps)), np.log(as_array(drifts))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def conserved(name: str, steps: Getter, drifts: Getter, order: Getter, slope_tol=0.5,
+              floor=1e-12) -> Check:
+    """A quantity conserved by the flow: its drift after integrating to a fixed
+    time must shrink like step**order as the step shrinks.  Drifts at the
+    round-off floor at every step count as exact conservation of the scheme;
+    a drift that does not shrink (slope ≈ 0) fails."""
+
+    def fn(pred, obs, params, ctx):
+        h = as_array(_get(steps, obs, pred, obs, params))
+        d = as_array(_get(drifts, obs, pred, obs, params))
+        p = float(as_float(_get(order, pred, pred, obs, params)))
+        if not np.all(np.isfinite(d)):
+            return Evidence(name, None, math.nan, p, None, slope_tol, "non-finite drift")
+        fl = tolerance_for(floor, ctx)
+        if np.all(d <= fl):
+            return Evidence(name, True, slope_tol, p, "drift at round-off", slope_tol,
+                            f"max drift {float(np.max(d)):.2e} ≤ floor {fl:.0e}")
+        keep = d > fl
+        if keep.sum() < 2:
+            return Evidence(name, None, math.nan, p, _summary(d), slope_tol, "too few drifts above the floor")
+        s = loglog_slope(h[keep], d[keep])
+        m = slope_tol - abs(s - p)
+        return Evidence(name, bool(m >= 0), m, p, s, slope_tol,
+                        f"drift slope {s:.2f} vs order {p:g}; drifts {np.array2string(d, precision=2)}")
+
+    return Check(name, fn, f"drift of {drifts} shrinks like step^{order}")
+
+
+def converges(name: str, trajectory: Getter, rel_tol=1e-6, abs_tol=0.0) -> Check:
+    """A nonnegative sequence (distance to the minimum, loss gap) ends below
+    rel_tol·(first value) + abs_tol.  Overflow to inf means it did not converge."""
+
+    def fn(pred, obs, params, ctx):
+        a = as_array(_get(trajectory, obs, pred, obs, params)).ravel()
+        if a.size == 0 or np.any(np.isnan(a)):
+            return Evidence(name, None, math.nan, None, None, None, "NaN in trajectory")
+        first, last = float(a[0]), float(a[-1])
+        bound = tolerance_for(rel_tol, ctx) * abs(first) + tolerance_for(abs_tol, ctx)
+        if not math.isfinite(last):
+            return Evidence(name, False, -math.inf, bound, last, rel_tol, "overflowed")
+        m = math.log10(bound + 1e-300) - math.log10(abs(last) + 1e-300)
+        return Evidence(name, bool(abs(last) <= bound), m, bound, last, rel_tol,
+                        f"{first:.3g} → {last:.3g}")
+
+    return Check(name, fn, f"{trajectory} converges")
+
+
+def diverges(name: str, trajectory: Getter, growth=1e6) -> Check:
+    """A sequence grows by at least ``growth`` relative to its first value
+    (overflow to inf counts as divergence; NaN is undecidable)."""
+
+    def fn(pred, obs, params, ctx):
+        a = as_array(_get(trajectory, obs, pred, obs, params)).ravel()
+        if a.size == 0 or np.any(np.isnan(a)):
+            return Evidence(name, None, math.nan, None, None, None, "NaN in trajectory")
+        first, last = abs(float(a[0])), abs(float(a[-1]))
+        if math.isinf(last):
+            return Evidence(name, True, math.inf, growth, last, growth, "overflowed")
+        ratio = last / max(first, 1e-300)
+        m = math.log10(max(ratio, 1e-300)) - math.log10(growth)
+        return Evidence(name, bool(ratio >= growth), m, growth, ratio, growth, f"grew ×{ratio:.3g}")
+
+    return Check(name, fn, f"{trajectory} diverges")
+
+
+def mean_within(name: str, samples: Getter, theory: Getter, atol=0.0, confidence=0.99,
+                n_boot=2000, min_samples=8) -> Check:
+    """The theory value lies inside a bootstrap confidence interval of the mean
+    of per-seed samples, widened by atol.  Fewer than ``min_samples`` finite
+    samples is undecidable."""
+
+    def fn(pred, obs, params, ctx):
+        x = as_array(_get(samples, obs, pred, obs, params)).ravel()
+        t = as_float(_get(theory, pred, pred, obs, params))
+        x = x[np.isfinite(x)]
+        if x.size < min_samples or not math.isfinite(t):
+            return Evidence(name, None, math.nan, t, None, None, f"{x.size} finite samples")
+        lo, hi = bootstrap_ci(x, confidence, n_boot, seed=getattr(ctx, "seed", 0) or 0)
+        a = tolerance_for(atol, ctx)
+        lo, hi = lo - a, hi + a
+        m = min(t - lo, hi - t)
+        return Evidence(name, bool(lo <= t <= hi), m, t, float(x.mean()), [lo, hi],
+                        f"{confidence:.0%} CI of the mean over {x.size} seeds")
+
+    return Check(name, fn, f"mean of {samples} matches {theory}")
+
+
+def bootstrap_ci(x: np.ndarray, confidence=0.99, n_boot=2000, seed=0) -> tuple[float, float]:
+    """Percentile bootstrap interval for the mean (heavy tails: no normal approximation)."""
+    rng = np.random.default_rng(seed % (2**32))
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
+    means = x[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+__all__ = ["Check", "close", "at_most", "at_least", "holds", "conserved", "converges", "diverges",
+           "mean_within", "bootstrap_ci", "loglog_slope", "as_array", "as_float", "tolerance_for"]

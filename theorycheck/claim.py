@@ -1,0 +1,190 @@
+"""A claim: one theorem, declared as data plus four functions.
+
+A claim module under ``claims/<family>/<name>.py`` binds a module-level name
+``claim`` to a :class:`Claim`.  Everything the runner, the report and the
+pytest plugin need is here: identity, source, assumptions, ``derive``,
+``simulate`` (and optionally ``simulate_batch``), checks, mutants, assumption
+breaks and plots.  :func:`validate` turns a malformed definition into a
+:class:`ClaimDefinitionError` naming the file and the field.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .checks import Check
+from .space import AssumptionSpace, Expr, SpaceError
+
+
+class ClaimDefinitionError(ValueError):
+    """A claim module that cannot be used; the message names file and field."""
+
+    def __init__(self, where: str, field_name: str, problem: str):
+        self.where, self.field, self.problem = where, field_name, problem
+        super().__init__(f"{where}: field '{field_name}': {problem}")
+
+
+@dataclass(frozen=True)
+class Source:
+    paper: str
+    authors: str
+    year: int
+    seed: str  # which seed abstract ("seed 004")
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"paper": self.paper, "authors": self.authors, "year": self.year,
+                "seed": self.seed, "note": self.note}
+
+
+@dataclass
+class Mutant:
+    """A wrong variant of the theorem.  ``derive(params, prediction)`` returns
+    the wrong prediction, built from the true one.  A mutant the checks do not
+    refute makes the claim *weak*."""
+
+    name: str
+    derive: Callable[[dict, dict], dict]
+    description: str = ""
+
+
+@dataclass
+class Break:
+    """A departure from the assumptions under which the theorem should fail.
+    ``apply(params)`` maps a draw inside the assumptions to the broken
+    parameters (returning None skips a draw where the break cannot apply);
+    the prediction stays the theorem's, the simulation runs the broken
+    setting.  Detected = some example fails a check."""
+
+    name: str
+    apply: Callable[[dict], dict | None]
+    description: str = ""
+
+
+@dataclass
+class Series:
+    """One curve or set of points of a plot.  ``x`` / ``y`` are
+    ``"prediction.key"``, ``"observation.key"``, ``"params.key"`` or callables
+    ``f(prediction, observation, params)``.  ``role`` is ``theory`` or
+    ``simulation``; ``style`` is ``line``, ``points``, ``hline`` (y only) or
+    ``vline`` (x only)."""
+
+    label: str
+    x: Any = None
+    y: Any = None
+    role: str = "simulation"
+    style: str = "line"
+
+
+@dataclass
+class Plot:
+    """What to draw for the report.  ``over="example"`` draws arrays from one
+    showcase example; ``over="examples"`` draws one point per example."""
+
+    title: str
+    series: Sequence[Series]
+    xlabel: str = ""
+    ylabel: str = ""
+    xlog: bool = False
+    ylog: bool = False
+    over: str = "example"
+
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+_VALUE_REF = re.compile(r"^(prediction|observation|params)\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Claim:
+    id: str
+    title: str
+    statement: str
+    source: Source
+    assumptions: AssumptionSpace
+    derive: Callable[[dict], dict]
+    simulate: Callable[..., dict]
+    checks: Sequence[Check]
+    mutants: Sequence[Mutant] = ()
+    breaks: Sequence[Break] = ()
+    math: Any = None  # a sympy expression (or a callable returning one)
+    simulate_batch: Callable[..., list] | None = None
+    plots: Sequence[Plot] = ()
+    notion: str = ""  # e.g. "mean-square stability"; shown in the report
+    notes: str = ""
+    inconclusive_fraction: float = 0.2  # allowed share of undecidable examples
+    module_path: str = field(default="", repr=False)
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def simulation_uses_prediction(self) -> bool:
+        """A simulation that probes where the theory points (e.g. GD at
+        (1 ± ε)·2/λ) takes the prediction; then mutants are re-simulated."""
+        return "prediction" in inspect.signature(self.simulate).parameters
+
+    def math_expr(self):
+        return self.math() if callable(self.math) else self.math
+
+
+def validate(claim: Any, where: str) -> Claim:
+    """Check a claim definition; raise ClaimDefinitionError naming the field."""
+    if not isinstance(claim, Claim):
+        raise ClaimDefinitionError(where, "claim", f"expected a theorycheck.Claim, got {type(claim).__name__}")
+    if not isinstance(claim.id, str) or not _ID.match(claim.id):
+        raise ClaimDefinitionError(where, "id", f"{claim.id!r} is not of the form 'family.name' (lower case)")
+    for name in ("title", "statement"):
+        if not isinstance(getattr(claim, name), str) or not getattr(claim, name).strip():
+            raise ClaimDefinitionError(where, name, "missing or empty")
+    if not isinstance(claim.source, Source):
+        raise ClaimDefinitionError(where, "source", "must be a theorycheck.Source(paper, authors, year, seed)")
+    if not re.match(r"^seed \d{3}", claim.source.seed or ""):
+        raise ClaimDefinitionError(where, "source.seed", f"{claim.source.seed!r}: name the seed abstract, e.g. 'seed 004'")
+    if not isinstance(claim.assumptions, AssumptionSpace):
+        raise ClaimDefinitionError(where, "assumptions", "must be an AssumptionSpace")
+    for name in ("derive", "simulate"):
+        if not callable(getattr(claim, name)):
+            raise ClaimDefinitionError(where, name, "missing: must be a function")
+    params = set(inspect.signature(claim.simulate).parameters)
+    if not {"params", "ctx"} <= params:
+        raise ClaimDefinitionError(where, "simulate", "must take (params, ctx[, prediction])")
+    if not claim.checks:
+        raise ClaimDefinitionError(where, "checks", "a claim needs at least one check")
+    for i, c in enumerate(claim.checks):
+        if not isinstance(c, Check):
+            raise ClaimDefinitionError(where, f"checks[{i}]", f"{c!r} is not a Check (use theorycheck.checks)")
+    _unique(where, "checks", [c.name for c in claim.checks])
+    for i, m in enumerate(claim.mutants):
+        if not isinstance(m, Mutant) or not callable(m.derive):
+            raise ClaimDefinitionError(where, f"mutants[{i}]", "must be Mutant(name, derive)")
+    _unique(where, "mutants", [m.name for m in claim.mutants])
+    for i, b in enumerate(claim.breaks):
+        if not isinstance(b, Break) or not callable(b.apply):
+            raise ClaimDefinitionError(where, f"breaks[{i}]", "must be Break(name, apply)")
+    _unique(where, "breaks", [b.name for b in claim.breaks])
+    for i, p in enumerate(claim.plots):
+        if not isinstance(p, Plot) or p.over not in ("example", "examples"):
+            raise ClaimDefinitionError(where, f"plots[{i}]", "must be Plot(..., over='example' | 'examples')")
+        for s in p.series:
+            for axis in ("x", "y"):
+                ref = getattr(s, axis)
+                if isinstance(ref, str) and not _VALUE_REF.match(ref):
+                    raise ClaimDefinitionError(
+                        where, f"plots[{i}].{s.label}.{axis}",
+                        f"{ref!r}: use 'prediction.KEY', 'observation.KEY', 'params.KEY' or a callable")
+    if not 0 <= claim.inconclusive_fraction < 1:
+        raise ClaimDefinitionError(where, "inconclusive_fraction", "must be in [0, 1)")
+    return claim
+
+
+def _unique(where, field_name, names):
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ClaimDefinitionError(where, field_name, f"duplicate names {dup}")
+
+
+__all__ = ["Claim", "Source", "Mutant", "Break", "Plot", "Series", "ClaimDefinitionError", "validate",
+           "SpaceError", "Expr"]

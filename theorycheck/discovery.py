@@ -1,0 +1,84 @@
+"""Find claim modules in folders and load them, with clear definition errors."""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .claim import Claim, ClaimDefinitionError, validate
+
+
+@dataclass
+class LoadFailure:
+    """A claim module that could not be loaded; reported, never silently dropped."""
+    path: str
+    error: str
+    id: str = ""
+
+
+def claim_files(paths: list[str | Path]) -> list[Path]:
+    """Every claim module under the given files / folders (``_*.py`` and
+    ``test_*.py`` are not claims)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise FileNotFoundError(f"no such claim path: {raw}")
+        if p.is_file():
+            out.append(p)
+            continue
+        for f in sorted(p.rglob("*.py")):
+            if f.name.startswith(("_", "test_")) or any(part.startswith(".") for part in f.parts):
+                continue
+            out.append(f)
+    return sorted(dict.fromkeys(out))
+
+
+def load_claim(path: str | Path) -> Claim:
+    """Import one claim module and validate its ``claim``."""
+    path = Path(path).resolve()
+    where = str(path)
+    name = "theorycheck_claim_" + hashlib.sha1(where.encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ClaimDefinitionError(where, "module", "not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except ClaimDefinitionError:
+        raise
+    except Exception as exc:  # the module itself is broken
+        sys.modules.pop(name, None)
+        raise ClaimDefinitionError(where, "module", f"import failed: {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, "claim"):
+        raise ClaimDefinitionError(where, "claim", "the module defines no 'claim = Claim(...)'")
+    claim = validate(module.claim, where)
+    claim.module_path = where
+    return claim
+
+
+def discover(paths: list[str | Path], only: str | None = None) -> tuple[list[Claim], list[LoadFailure]]:
+    """Load all claims under ``paths``; ``only`` is a glob on the claim id."""
+    claims: list[Claim] = []
+    failures: list[LoadFailure] = []
+    for f in claim_files(paths):
+        try:
+            c = load_claim(f)
+        except ClaimDefinitionError as exc:
+            failures.append(LoadFailure(str(f), str(exc)))
+            continue
+        if only and not fnmatch.fnmatch(c.id, only) and only not in c.id:
+            continue
+        claims.append(c)
+    seen: dict[str, str] = {}
+    for c in claims:
+        if c.id in seen:
+            failures.append(LoadFailure(c.module_path, f"{c.module_path}: field 'id': {c.id!r} also defined in {seen[c.id]}", c.id))
+        seen[c.id] = c.module_path
+    dup = {f.id for f in failures if f.id}
+    claims = [c for c in claims if c.id not in dup]
+    return sorted(claims, key=lambda c: c.id), failures

@@ -1,0 +1,1 @@
+"""Exact side of a claim: sympy and cvxpy helpers."""
