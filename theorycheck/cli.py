@@ -198,7 +198,9 @@ def cmd_show(args, out: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    out, err = Console(), Console(stderr=True)
+    # logs (CI, pipes) get a wide table instead of 80 truncated columns
+    width = None if sys.stdout.isatty() else 160
+    out, err = Console(width=width), Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one line

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .claim import Claim, ClaimDefinitionError, validate
+from .space import SpaceError
 
 
 @dataclass
@@ -51,6 +52,9 @@ def load_claim(path: str | Path) -> Claim:
         spec.loader.exec_module(module)
     except ClaimDefinitionError:
         raise
+    except SpaceError as exc:  # raised while the module builds its AssumptionSpace
+        sys.modules.pop(name, None)
+        raise ClaimDefinitionError(where, "assumptions", str(exc)) from None
     except Exception as exc:  # the module itself is broken
         sys.modules.pop(name, None)
         raise ClaimDefinitionError(where, "module", f"import failed: {type(exc).__name__}: {exc}") from exc

@@ -97,22 +97,41 @@ class Evaluator:
 
     def evaluate_batch(self, params_list: list[dict]) -> list[ExampleOutcome]:
         """A batched sweep through ``claim.simulate_batch`` (one tensor program
-        for many draws); the per-draw checks are the same as for one draw."""
+        for many draws); the per-draw checks are the same as for one draw.
+        Draws whose derivation is undecidable or raises are settled alone and
+        left out of the batch."""
         ctx = self.ctx.with_seed(derive_seed(self.global_seed, self.claim.id, "sweep"))
-        try:
-            preds = [self.prediction(p) for p in params_list]
-            observations = self.claim.simulate_batch([dict(p) for p in params_list], ctx)
-        except Inconclusive as exc:
-            return [ExampleOutcome(dict(p), INCONCLUSIVE, reason=str(exc)) for p in params_list]
-        except Exception as exc:
-            return [ExampleOutcome(dict(p), ERROR, reason=_short_traceback(exc)) for p in params_list]
-        outcomes = []
-        for p, pred, obs in zip(params_list, preds, observations):
-            o = ExampleOutcome(dict(p), ERROR, prediction=pred, observation=dict(obs))
+        outcomes = [ExampleOutcome(dict(p), ERROR) for p in params_list]
+        ready = []
+        for o in outcomes:
             try:
-                o.evidence = [check(pred, obs, p, ctx) for check in self.claim.checks]
+                o.prediction = self.prediction(o.params)
+                bad = _nan_in(o.prediction)
+                if bad:
+                    o.status, o.reason = INCONCLUSIVE, f"prediction is NaN: {', '.join(bad)}"
+                else:
+                    ready.append(o)
+            except Inconclusive as exc:
+                o.status, o.reason = INCONCLUSIVE, str(exc) or "inconclusive"
+            except Exception as exc:
+                o.reason = _short_traceback(exc)
+        if not ready:
+            return outcomes
+        try:
+            observations = self.claim.simulate_batch([dict(o.params) for o in ready], ctx)
+        except Inconclusive as exc:
+            for o in ready:
+                o.status, o.reason = INCONCLUSIVE, str(exc)
+            return outcomes
+        except Exception as exc:
+            for o in ready:
+                o.reason = _short_traceback(exc)
+            return outcomes
+        for o, obs in zip(ready, observations):
+            o.observation = dict(obs)
+            try:
+                o.evidence = [check(o.prediction, o.observation, o.params, ctx) for check in self.claim.checks]
                 o.status, o.reason = outcome_from_evidence(o.evidence)
             except Exception as exc:
                 o.reason = _short_traceback(exc)
-            outcomes.append(o)
         return outcomes

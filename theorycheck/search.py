@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
-from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Unsatisfiable
@@ -84,7 +83,9 @@ def search(evaluate: Callable[[dict], ExampleOutcome], strategy: st.SearchStrate
                     suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
                     report_multiple_bugs=False, print_blob=False, derandomize=False)(
         given(strategy)(body))
-    test = hypothesis_seed(seed)(test)
+    # hypothesis.seed() would also switch the database off; we want both a
+    # fixed seed (reproducible runs) and the database (failures kept for fuzz).
+    test._hypothesis_internal_use_seed = seed
     try:
         test()
     except _Failed as exc:

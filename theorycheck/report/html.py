@@ -1,29 +1,170 @@
-"""Render a results dict to one self-contained HTML page (Jinja2, autoescaped)."""
+"""Render a results dict to one self-contained HTML page.
+
+The results file is the only input.  Jinja2 autoescapes every value; the only
+markup inserted unescaped is what this package builds itself: SVG plots
+(:mod:`.svg`, which escapes its text) and MathML re-built from an allow-list
+(:mod:`.mathml`).  CSS and the small sorting script are inlined, so the page
+needs no network.
+"""
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
+from collections import Counter
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from . import mathml, svg
+
+VERDICTS = ("confirmed", "refuted", "inconclusive", "error")
+
+
+# ---- formatting filters -------------------------------------------------------------
+
+def num(v: Any, digits: int = 4) -> str:
+    """A number as the report shows it; NaN (null) and ±inf as their symbols."""
+    if v is None:
+        return "NaN"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "NaN"
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        return f"{v:.{digits}g}"
+    if isinstance(v, str):
+        return {"inf": "∞", "-inf": "−∞"}.get(v, v)
+    return value(v)
+
+
+def value(v: Any, limit: int = 400) -> str:
+    """Any JSON value, compact and capped in length (escaping is Jinja's job)."""
+    if isinstance(v, (dict, list)):
+        if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v) and len(v) > 8:
+            head = ", ".join(num(x) for x in v[:6])
+            return f"[{head}, … {len(v)} values]"
+        text = json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
+    elif isinstance(v, (int, float)) or v is None:
+        text = num(v)
+    else:
+        text = str(v)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def duration(s: Any) -> str:
+    if not isinstance(s, (int, float)) or isinstance(s, bool):
+        return "—"
+    if s < 60:
+        return f"{s:.1f} s"
+    return f"{int(s // 60)} min {s % 60:.0f} s"
+
+
+def margin(v: Any) -> str:
+    return "—" if v is None else num(v, 3)
+
+
+# ---- view helpers -------------------------------------------------------------------
+
+def _list(v) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _dict(v) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def is_weak(claim: dict) -> bool:
+    """A claim whose checks let a wrong variant of the theorem through."""
+    return any(_dict(m).get("verdict") not in ("refuted",) for m in _list(claim.get("mutants")))
+
+
+def claim_view(c: dict) -> dict:
+    """What the template needs per claim, computed once (plots, MathML, tallies)."""
+    mutants, breaks = _list(c.get("mutants")), _list(c.get("breaks"))
+    plots = []
+    for p in _list(c.get("plots")):
+        r = svg.render(p)
+        plots.append({"title": _dict(p).get("title", ""), "svg": Markup(r.svg) if r.svg else None,
+                      "notes": r.notes, "over": _dict(p).get("over")})
+    math_rec = _dict(c.get("math"))
+    mm = mathml.wrap(math_rec.get("mathml"))
+    verdict = c.get("verdict") if c.get("verdict") in VERDICTS else "error"
+    return {
+        "c": c, "verdict": verdict, "weak": verdict != "error" and is_weak(c),
+        "anchor": "claim-" + str(c.get("id", "")),
+        "mathml": Markup(mm) if mm else None, "math": math_rec,
+        "mutants_refuted": sum(_dict(m).get("verdict") == "refuted" for m in mutants),
+        "breaks_detected": sum(_dict(b).get("verdict") == "detected" for b in breaks),
+        "mutants": mutants, "breaks": breaks, "plots": plots,
+        "worst_margin": _worst(c),
+    }
+
+
+def _worst(c: dict) -> float | None:
+    ms = [ch.get("worst_margin") for ch in _list(c.get("checks")) if isinstance(ch, dict)]
+    ms = [m for m in ms if isinstance(m, (int, float)) and not isinstance(m, bool)]
+    return min(ms) if ms else None
+
+
+def summary(results: dict, views: list[dict]) -> dict:
+    counts = Counter(v["verdict"] for v in views)
+    families: dict[str, list[dict]] = {}
+    for v in views:
+        families.setdefault(str(v["c"].get("family", "")), []).append(v)
+    return {
+        "counts": [(k, counts.get(k, 0)) for k in VERDICTS],
+        "weak": sum(v["weak"] for v in views),
+        "mutants_refuted": sum(v["mutants_refuted"] for v in views),
+        "mutants_total": sum(len(v["mutants"]) for v in views),
+        "breaks_detected": sum(v["breaks_detected"] for v in views),
+        "breaks_total": sum(len(v["breaks"]) for v in views),
+        "families": families,
+    }
+
+
+# ---- rendering ----------------------------------------------------------------------
+
+def _static(name: str) -> str:
+    return resources.files("theorycheck.report").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("theorycheck.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda v: (f"{v:.4g}" if isinstance(v, float) else ("—" if v is None else v))
+                      autoescape=select_autoescape(["html", "j2"], default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=num, value=value, duration=duration, margin=margin)
     return env
 
 
 def render_html(results: dict) -> str:
-    return _env().get_template("index.html.j2").render(r=results)
+    """The report page for one results document."""
+    claims = [c for c in _list(results.get("claims")) if isinstance(c, dict)]
+    views = [claim_view(c) for c in claims]
+    # the stylesheet and script are this package's own files, inlined verbatim
+    return _env().get_template("index.html.j2").render(
+        r=results, env=_dict(results.get("environment")), claims=views, s=summary(results, views),
+        css=Markup(_static("report.css")), js=Markup(_static("report.js")))
 
 
 def write_html(results: dict, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(render_html(results))
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(render_html(results))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path

@@ -1,0 +1,18 @@
+"""Shared fixtures of the framework tests."""
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "claim_modules"
+
+
+@pytest.fixture
+def fixture_claims() -> Path:
+    """Folder of deliberately good, false, NaN, raising and malformed claim modules."""
+    return FIXTURES
+
+
+@pytest.fixture
+def quick_options(tmp_path):
+    from theorycheck.runner import RunOptions
+    return RunOptions(profile="quick", seed=0, device="cpu", database_dir=str(tmp_path / "db"))

@@ -1,0 +1,75 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from theorycheck import checks as C
+from theorycheck.sim.context import SimContext
+
+CTX = SimContext()
+
+
+def run(check, pred, obs, params=None):
+    return check(pred, obs, params or {}, CTX)
+
+
+def test_close_passes_fails_and_refuses_nan():
+    c = C.close("c", "v", "v", rtol=1e-3, atol=0)
+    assert run(c, {"v": 1.0}, {"v": 1.0005}).passed is True
+    ev = run(c, {"v": 1.0}, {"v": 1.01})
+    assert ev.passed is False and ev.margin < 0
+    assert run(c, {"v": 1.0}, {"v": float("nan")}).passed is None
+    assert run(c, {"v": [1.0, 2.0]}, {"v": torch.tensor([1.0, 2.0])}).passed is True
+
+
+def test_close_tolerance_depends_on_dtype():
+    c = C.close("c", "v", "v", rtol={"float64": 1e-12, "float32": 1e-5}, atol=0)
+    assert c({"v": 1.0}, {"v": 1.0 + 1e-7}, {}, SimContext(dtype=torch.float64)).passed is False
+    assert c({"v": 1.0}, {"v": 1.0 + 1e-7}, {}, SimContext(dtype=torch.float32)).passed is True
+
+
+def test_bounds_with_margin():
+    assert run(C.at_most("m", "x", "b"), {"b": 1.0}, {"x": 0.9}).passed is True
+    assert run(C.at_most("m", "x", "b"), {"b": 1.0}, {"x": 1.1}).passed is False
+    assert run(C.at_most("m", "x", "b", margin=0.2), {"b": 1.0}, {"x": 1.1}).passed is True
+    assert run(C.at_least("m", "x", "b"), {"b": 1.0}, {"x": 0.9}).passed is False
+    assert run(C.at_most("m", "x", "b"), {"b": 1.0}, {"x": math.inf}).passed is False
+    assert run(C.at_least("m", "x", "b"), {"b": 1.0}, {"x": math.nan}).passed is None
+
+
+def test_conserved_compares_slope_with_order():
+    h = np.array([0.1, 0.05, 0.025, 0.0125])
+    c = C.conserved("q", "h", "drift", "order", slope_tol=0.3)
+    assert run(c, {"order": 1}, {"h": h, "drift": 3 * h}).passed is True
+    assert run(c, {"order": 4}, {"h": h, "drift": 3 * h**4}).passed is True
+    assert run(c, {"order": 4}, {"h": h, "drift": 3 * h}).passed is False
+    # a quantity that is not conserved: its drift does not shrink with the step
+    assert run(c, {"order": 1}, {"h": h, "drift": np.full(4, 0.7)}).passed is False
+    assert run(c, {"order": 1}, {"h": h, "drift": np.full(4, 1e-15)}).passed is True
+    assert run(c, {"order": 1}, {"h": h, "drift": np.array([1.0, np.nan, 1, 1])}).passed is None
+
+
+def test_converges_and_diverges():
+    decay = 0.5 ** np.arange(60)
+    grow = 2.0 ** np.arange(60)
+    assert run(C.converges("c", "t"), {}, {"t": decay}).passed is True
+    assert run(C.converges("c", "t"), {}, {"t": grow}).passed is False
+    assert run(C.diverges("d", "t"), {}, {"t": grow}).passed is True
+    assert run(C.diverges("d", "t"), {}, {"t": decay}).passed is False
+    assert run(C.diverges("d", "t"), {}, {"t": [1.0, math.inf]}).passed is True
+    assert run(C.converges("c", "t"), {}, {"t": [1.0, math.inf]}).passed is False
+    assert run(C.converges("c", "t"), {}, {"t": [1.0, math.nan]}).passed is None
+
+
+def test_mean_within_uses_a_confidence_interval():
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, 0.5, size=400)
+    assert run(C.mean_within("m", "x", "mu"), {"mu": 1.0}, {"x": x}).passed is True
+    assert run(C.mean_within("m", "x", "mu"), {"mu": 1.3}, {"x": x}).passed is False
+    assert run(C.mean_within("m", "x", "mu"), {"mu": 1.0}, {"x": x[:3]}).passed is None
+
+
+def test_missing_key_is_an_error_not_a_pass():
+    with pytest.raises(KeyError):
+        run(C.close("c", "v", "w"), {"v": 1.0}, {"v": 1.0})

@@ -1,0 +1,174 @@
+"""The convex (group-lasso, cone-constrained) program of two-layer ReLU
+training (Pilanci & Ergen 2020), solved with its status and duality gap
+recorded, and the map from its solution back to a ReLU network.
+
+    min ½‖Σ_i D_i X (v_i − w_i) − y‖² + β Σ_i (‖v_i‖ + ‖w_i‖)
+    s.t. (2D_i − I) X v_i ≥ 0, (2D_i − I) X w_i ≥ 0
+
+Conventions: the squared loss carries ½ and no 1/n; β multiplies the sum of
+group norms.  It equals the non-convex objective ½‖Σ_j (Xu_j)_+ α_j − y‖² +
+(β/2) Σ_j (‖u_j‖² + α_j²) at its optimum (the ½ on the weight decay turns
+into β·‖u‖·|α| after rescaling each neuron).  pyscnn uses
+(1/(2n))‖·‖² + λ Σ‖·‖, i.e. λ = β / n and its optimum is ours divided by n.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..verdict import Inconclusive
+from .arrangements import Patterns
+from .convex import solve
+
+GAP_RTOL = 1e-6  # relative duality gap above which a solution is not certified
+ACTIVE_RTOL = 1e-6  # a group counts as a neuron when its norm exceeds this × the largest norm
+
+
+@dataclass
+class ConvexReLUSolution:
+    value: float
+    status: str
+    solver: str
+    gap: float  # primal − (certified dual bound)
+    V: np.ndarray  # (P, d): positive-output neurons, one per pattern
+    W: np.ndarray  # (P, d): negative-output neurons
+    patterns: Patterns
+
+    def record(self) -> dict:
+        return {"value": self.value, "status": self.status, "solver": self.solver, "gap": self.gap,
+                "patterns": len(self.patterns)}
+
+    def active_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean masks (P,) of non-zero v_i and w_i groups."""
+        nv, nw = np.linalg.norm(self.V, axis=1), np.linalg.norm(self.W, axis=1)
+        top = max(float(nv.max(initial=0.0)), float(nw.max(initial=0.0)), 1e-300)
+        return nv > ACTIVE_RTOL * top, nw > ACTIVE_RTOL * top
+
+    def active_patterns(self) -> Patterns:
+        """The patterns the solution uses (either sign)."""
+        v, w = self.active_groups()
+        return self.patterns.subset(np.nonzero(v | w)[0])
+
+
+def dual_certificate(X, y, beta, masks, V, W, mu=None, nu=None) -> tuple[float, float]:
+    """A lower bound on the program from a dual-feasible point, and the gap.
+
+    Dual:  max −½‖λ‖² − λᵀy  s.t. ‖Xᵀ(D_iλ − S_iμ_i)‖ ≤ β, ‖Xᵀ(D_iλ + S_iν_i)‖ ≤ β,
+    μ, ν ≥ 0 (S_i = 2D_i − I; μ = ν = 0 without the cone constraints).  At the
+    optimum λ is the residual Σ D_iX(v_i − w_i) − y; the multipliers come from
+    the solver.  Dividing (λ, μ, ν) by the worst violation κ ≥ 1 makes the
+    point feasible, so the returned bound holds whatever the solver's accuracy."""
+    masks = np.asarray(masks, dtype=np.float64)
+    S = 2 * masks - 1
+    fit = (masks * (V @ X.T - W @ X.T)).sum(0)
+    lam = fit - y
+    primal = 0.5 * float(lam @ lam) + beta * float(np.linalg.norm(V, axis=1).sum() + np.linalg.norm(W, axis=1).sum())
+    mu = np.zeros_like(masks) if mu is None else np.maximum(np.asarray(mu, dtype=np.float64), 0.0)
+    nu = np.zeros_like(masks) if nu is None else np.maximum(np.asarray(nu, dtype=np.float64), 0.0)
+    Dlam = masks * lam[None, :]  # row i: D_i λ
+    gv = np.linalg.norm((Dlam - S * mu) @ X, axis=1)
+    gw = np.linalg.norm((Dlam + S * nu) @ X, axis=1)
+    kappa = max(1.0, float(max(gv.max(), gw.max())) / beta)
+    lam_f = lam / kappa
+    dual = -0.5 * float(lam_f @ lam_f) - float(lam_f @ y)
+    return dual, primal - dual
+
+
+def solve_convex_relu(X: np.ndarray, y: np.ndarray, beta: float, patterns: Patterns,
+                      cone: bool = True, solver: str | None = None) -> ConvexReLUSolution:
+    """Build and solve the program over the given patterns.  ``cone=False``
+    drops the cone constraints (the gated-ReLU relaxation, a lower bound).
+    Anything but an optimal, certified solve raises Inconclusive."""
+    import cvxpy as cp
+
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    P = len(patterns)
+    if P == 0:
+        raise ValueError("no patterns")
+    masks = patterns.masks.astype(np.float64)  # (P, n)
+    V, W = cp.Variable((P, d)), cp.Variable((P, d))
+    XV, XW = V @ X.T, W @ X.T  # (P, n): row i is X v_i
+    fit = cp.sum(cp.multiply(masks, XV - XW), axis=0)  # Σ_i D_i X (v_i − w_i)
+    objective = 0.5 * cp.sum_squares(fit - y) + beta * (cp.sum(cp.norm(V, 2, axis=1)) +
+                                                        cp.sum(cp.norm(W, 2, axis=1)))
+    constraints = []
+    if cone:
+        S = 2 * masks - 1  # (2D_i − I) on the diagonal
+        constraints = [cp.multiply(S, XV) >= 0, cp.multiply(S, XW) >= 0]
+    problem = cp.Problem(cp.Minimize(objective), constraints)
+    solved = solve(problem, solver=solver)
+    Vv, Wv = np.asarray(V.value), np.asarray(W.value)
+    mu = constraints[0].dual_value if cone else None
+    nu = constraints[1].dual_value if cone else None
+    _, gap = dual_certificate(X, y, beta, masks, Vv, Wv, mu, nu)
+    if not gap <= GAP_RTOL * max(1.0, abs(solved.value)):
+        raise Inconclusive(f"duality gap {gap:.2e} too large for a certified optimum")
+    return ConvexReLUSolution(solved.value, solved.status, solved.solver, gap, Vv, Wv, patterns)
+
+
+@dataclass
+class ReluNetwork:
+    """A two-layer ReLU network x ↦ Σ_j (xᵀu_j)_+ α_j (no biases)."""
+
+    U: np.ndarray  # (m, d)
+    alpha: np.ndarray  # (m,)
+
+    @property
+    def width(self) -> int:
+        return int(self.alpha.shape[0])
+
+
+def network_from_groups(V: np.ndarray, W: np.ndarray, keep_v=None, keep_w=None) -> ReluNetwork:
+    """u = v/√‖v‖, α = √‖v‖ for every kept v; u = w/√‖w‖, α = −√‖w‖ for w.
+    The rescaling balances ‖u‖ = |α|, so (β/2)(‖u‖² + α²) = β‖v‖."""
+    keep_v = np.ones(len(V), bool) if keep_v is None else keep_v
+    keep_w = np.ones(len(W), bool) if keep_w is None else keep_w
+    us, alphas = [], []
+    for groups, keep, sign in ((V, keep_v, 1.0), (W, keep_w, -1.0)):
+        for g in groups[keep]:
+            r = np.sqrt(np.linalg.norm(g))
+            if r == 0:
+                continue
+            us.append(g / r)
+            alphas.append(sign * r)
+    d = V.shape[1]
+    return ReluNetwork(np.array(us).reshape(-1, d), np.array(alphas, dtype=np.float64))
+
+
+def rebuild_network(solution: ConvexReLUSolution) -> ReluNetwork:
+    """The ReLU network of a convex solution: one neuron per non-zero group."""
+    v, w = solution.active_groups()
+    return network_from_groups(solution.V, solution.W, v, w)
+
+
+def sparsify(solution: ConvexReLUSolution, X: np.ndarray) -> ReluNetwork:
+    """An optimal network with at most rank(X) ≤ n neurons, from any optimal one.
+
+    Keep the neurons' directions and their fitted output ŷ; the weights t_j ≥ 0
+    (t_j = ‖v_j‖) then solve the LP min Σ t_j s.t. Σ_j s_j t_j a_j = ŷ with
+    a_j = (X v̂_j)_+.  The optimal t is feasible, so the LP's optimum is no
+    worse, and a basic (vertex) solution has at most rank(A) ≤ n non-zeros
+    (Carathéodory): same fit, no larger regulariser, few neurons."""
+    from scipy.optimize import linprog
+
+    net = rebuild_network(solution)
+    if net.width == 0:
+        return net
+    U, alpha = net.U, net.alpha
+    t = np.abs(alpha) * np.linalg.norm(U, axis=1)  # = ‖v_j‖
+    unit = U / np.linalg.norm(U, axis=1, keepdims=True)
+    A = np.maximum(X @ unit.T, 0.0) * np.sign(alpha)[None, :]  # (n, m) columns s_j a_j
+    target = A @ t
+    res = linprog(np.ones(len(t)), A_eq=A, b_eq=target, bounds=[(0, None)] * len(t), method="highs-ds")
+    if res.status != 0:
+        raise Inconclusive(f"sparsifying LP failed: {res.message}")
+    t_new = np.where(res.x > 1e-12 * max(1.0, t.max()), res.x, 0.0)
+    keep = t_new > 0
+    scale = np.sqrt(t_new[keep])
+    return ReluNetwork(unit[keep] * scale[:, None], np.sign(alpha[keep]) * scale)
+
+
+__all__ = ["ConvexReLUSolution", "ReluNetwork", "solve_convex_relu", "rebuild_network", "network_from_groups",
+           "sparsify", "dual_certificate", "GAP_RTOL"]
