@@ -142,7 +142,8 @@ def validate(claim: Any, where: str) -> Claim:
     if not isinstance(claim.source, Source):
         raise ClaimDefinitionError(where, "source", "must be a theorycheck.Source(paper, authors, year, seed)")
     if not re.match(r"^seed \d{3}", claim.source.seed or ""):
-        raise ClaimDefinitionError(where, "source.seed", f"{claim.source.seed!r}: name the seed abstract, e.g. 'seed 004'")
+        raise ClaimDefinitionError(where, "source.seed",
+                                   f"{claim.source.seed!r}: name the seed abstract, e.g. 'seed 004'")
     if not isinstance(claim.assumptions, AssumptionSpace):
         raise ClaimDefinitionError(where, "assumptions", "must be an AssumptionSpace")
     for name in ("derive", "simulate"):

@@ -92,7 +92,8 @@ def cmd_run(args, out: Console, err: Console) -> int:
         raise UsageError("--jobs and --examples must be positive")
     claims, failures = _load_claims(args.paths, args.only)
     if not claims and not failures:
-        raise UsageError(f"no claims found under {' '.join(args.paths)}" + (f" matching {args.only!r}" if args.only else ""))
+        where = " ".join(args.paths) + (f" matching {args.only!r}" if args.only else "")
+        raise UsageError(f"no claims found under {where}")
     options = RunOptions(profile=args.profile, seed=args.seed, device=device, dtype=args.dtype,
                          database_dir=None if args.no_db else ".theorycheck/hypothesis",
                          replay=args.command == "fuzz", examples=args.examples, jobs=args.jobs)

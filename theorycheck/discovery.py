@@ -81,7 +81,8 @@ def discover(paths: list[str | Path], only: str | None = None) -> tuple[list[Cla
     seen: dict[str, str] = {}
     for c in claims:
         if c.id in seen:
-            failures.append(LoadFailure(c.module_path, f"{c.module_path}: field 'id': {c.id!r} also defined in {seen[c.id]}", c.id))
+            message = f"{c.module_path}: field 'id': {c.id!r} also defined in {seen[c.id]}"
+            failures.append(LoadFailure(c.module_path, message, c.id))
         seen[c.id] = c.module_path
     dup = {f.id for f in failures if f.id}
     claims = [c for c in claims if c.id not in dup]

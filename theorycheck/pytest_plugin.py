@@ -57,10 +57,10 @@ class ClaimModule(pytest.File):
             yield LoadErrorItem.from_parent(self, name="load", message=str(exc))
             return
         yield ClaimItem.from_parent(self, name=claim.id, claim=claim, part=("claim", None))
-        for m in claim.mutants:
-            yield ClaimItem.from_parent(self, name=f"{claim.id}[mutant: {m.name}]", claim=claim, part=("mutant", m.name))
-        for b in claim.breaks:
-            yield ClaimItem.from_parent(self, name=f"{claim.id}[break: {b.name}]", claim=claim, part=("break", b.name))
+        for kind, entries in (("mutant", claim.mutants), ("break", claim.breaks)):
+            for e in entries:
+                yield ClaimItem.from_parent(self, name=f"{claim.id}[{kind}: {e.name}]", claim=claim,
+                                            part=(kind, e.name))
 
 
 class LoadErrorItem(pytest.Item):

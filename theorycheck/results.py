@@ -110,7 +110,8 @@ def validate(data: dict, where: str = "results") -> dict:
     if missing:
         raise ResultsError(f"{where}: missing top-level fields {missing}")
     if data["schema_version"] != SCHEMA_VERSION:
-        raise ResultsError(f"{where}: schema_version {data['schema_version']} (this theorycheck reads {SCHEMA_VERSION})")
+        raise ResultsError(f"{where}: schema_version {data['schema_version']} "
+                           f"(this theorycheck reads {SCHEMA_VERSION})")
     for i, c in enumerate(data["claims"]):
         missing = [k for k in REQUIRED_CLAIM if k not in c]
         if missing:

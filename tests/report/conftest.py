@@ -3,6 +3,8 @@ produced by running the small claims in ``fixture_claims/`` through the real
 runner (not hand-written), plus a hand-written hostile results file."""
 import json
 import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,85 @@ def every_verdict_file(every_verdict, tmp_path_factory) -> Path:
 @pytest.fixture
 def hostile() -> dict:
     return json.loads(HOSTILE_RESULTS.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def parse_html():
+    """A strict structural reading of the report (balanced tags, elements, text)."""
+    return parse
+
+
+# ---- a strict reading of HTML --------------------------------------------------
+VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr", "source"}
+# elements that HTML lets a document leave open
+OPTIONAL_END = {"p", "li", "tr", "td", "th", "thead", "tbody"}
+
+
+@dataclass
+class Parsed:
+    tags: list[tuple[str, dict]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    scripts: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+
+class _Reader(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.p = Parsed()
+        self.stack: list[str] = []
+        self.in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.p.tags.append((tag, a))
+        if "id" in a:
+            self.p.ids.append(a["id"])
+        if tag == "script":
+            self.in_script = True
+            self.p.scripts.append("")
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        a = dict(attrs)
+        self.p.tags.append((tag, a))
+        if "id" in a:
+            self.p.ids.append(a["id"])
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self.in_script = False
+        if tag in VOID:
+            return
+        if not self.stack:
+            self.p.errors.append(f"</{tag}> with nothing open")
+            return
+        if self.stack[-1] != tag:
+            self.p.errors.append(f"</{tag}> closes <{self.stack[-1]}> (line {self.getpos()[0]})")
+            if tag in self.stack:
+                while self.stack and self.stack.pop() != tag:
+                    pass
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        if self.in_script:
+            self.p.scripts[-1] += data
+        else:
+            self.p.text.append(data)
+
+
+def parse(html: str) -> Parsed:
+    r = _Reader()
+    r.feed(html)
+    r.close()
+    left = [t for t in r.stack if t not in OPTIONAL_END]
+    if left:
+        r.p.errors.append(f"left open: {left}")
+    return r.p

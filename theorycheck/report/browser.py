@@ -45,6 +45,14 @@ window.addEventListener('load', function () { setTimeout(function () {
     mathml_display: Array.prototype.map.call(document.querySelectorAll('section.claim math'),
                                               function (e) { return getComputedStyle(e).display; })
   };
+  // the claims table sorts: click the verdict heading twice, read the column each time
+  var th = document.querySelectorAll('#claims-table thead th')[2];
+  function column() {
+    return Array.prototype.map.call(document.querySelectorAll('#claims-table tbody tr'),
+                                    function (r) { return r.cells[2].getAttribute('data-sort'); });
+  }
+  out.sorted = [];
+  if (th) { th.click(); out.sorted.push(column()); th.click(); out.sorted.push(column()); }
   var pre = document.createElement('pre');
   pre.id = '__measure';
   pre.textContent = JSON.stringify(out);

@@ -8,7 +8,6 @@ needs no network.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -23,6 +22,8 @@ from markupsafe import Markup
 from . import mathml, svg
 
 VERDICTS = ("confirmed", "refuted", "inconclusive", "error")
+# within a family, what needs a reader's attention first
+ATTENTION = {"refuted": 0, "error": 1, "inconclusive": 2, "confirmed": 3}
 
 
 # ---- formatting filters -------------------------------------------------------------
@@ -47,17 +48,23 @@ def num(v: Any, digits: int = 4) -> str:
 
 
 def value(v: Any, limit: int = 400) -> str:
-    """Any JSON value, compact and capped in length (escaping is Jinja's job)."""
-    if isinstance(v, (dict, list)):
-        if isinstance(v, list) and v and all(isinstance(x, (int, float)) or x is None for x in v) and len(v) > 8:
-            head = ", ".join(num(x) for x in v[:6])
-            return f"[{head}, … {len(v)} values]"
-        text = json.dumps(v, ensure_ascii=False, separators=(", ", ": "))
-    elif isinstance(v, (int, float)) or v is None:
-        text = num(v)
-    else:
-        text = str(v)
+    """Any JSON value, compact (numbers to 6 digits, long arrays elided) and
+    capped in length; escaping is Jinja's job."""
+    text = _compact(v, 6)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def _compact(v: Any, digits: int) -> str:
+    if isinstance(v, list):
+        items = [_compact(x, digits) for x in v[:8]]
+        more = f", … {len(v)} values" if len(v) > 8 else ""
+        return "[" + ", ".join(items) + more + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_compact(x, digits)}" for k, x in list(v.items())[:20]) + (
+            ", …" if len(v) > 20 else "") + "}"
+    if isinstance(v, (int, float)) or v is None:
+        return num(v, digits)
+    return str(v)
 
 
 def duration(s: Any) -> str:
@@ -83,8 +90,10 @@ def _dict(v) -> dict:
 
 
 def is_weak(claim: dict) -> bool:
-    """A claim whose checks let a wrong variant of the theorem through."""
-    return any(_dict(m).get("verdict") not in ("refuted",) for m in _list(claim.get("mutants")))
+    """A claim whose checks let a wrong variant of the theorem through (a
+    mutant that *survived*; one left inconclusive by a spent budget is not
+    evidence of weakness, and the table shows it as not refuted)."""
+    return any(_dict(m).get("verdict") == "survived" for m in _list(claim.get("mutants")))
 
 
 def claim_view(c: dict) -> dict:
@@ -103,6 +112,8 @@ def claim_view(c: dict) -> dict:
         "anchor": "claim-" + str(c.get("id", "")),
         "mathml": Markup(mm) if mm else None, "math": math_rec,
         "mutants_refuted": sum(_dict(m).get("verdict") == "refuted" for m in mutants),
+        # neither refuted nor survived: never decided (budget spent, inconclusive, error)
+        "mutants_undecided": sum(_dict(m).get("verdict") not in ("refuted", "survived") for m in mutants),
         "breaks_detected": sum(_dict(b).get("verdict") == "detected" for b in breaks),
         "mutants": mutants, "breaks": breaks, "plots": plots,
         "worst_margin": _worst(c),
@@ -149,6 +160,8 @@ def render_html(results: dict) -> str:
     """The report page for one results document."""
     claims = [c for c in _list(results.get("claims")) if isinstance(c, dict)]
     views = [claim_view(c) for c in claims]
+    views.sort(key=lambda v: (str(v["c"].get("family", "")), ATTENTION[v["verdict"]], not v["weak"],
+                              str(v["c"].get("id", ""))))
     # the stylesheet and script are this package's own files, inlined verbatim
     return _env().get_template("index.html.j2").render(
         r=results, env=_dict(results.get("environment")), claims=views, s=summary(results, views),

@@ -70,8 +70,10 @@ def fmt(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
-    if 1e-3 <= a < 1e5:
-        return f"{v:.4g}"
+    if 1e-3 <= a < 1e6:
+        text = f"{v:.6g}"
+        if "e" not in text and len(text) <= 8:
+            return text
     m, e = f"{v:.2e}".split("e")
     m = m.rstrip("0").rstrip(".")
     return f"{m}e{int(e)}"
@@ -86,8 +88,8 @@ def _nice_step(span: float, target: int = 5) -> float:
     return 10 * mag
 
 
-def _linear_ticks(lo: float, hi: float) -> list[float]:
-    step = _nice_step(hi - lo)
+def _linear_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    step = _nice_step(hi - lo, target)
     first = math.ceil(lo / step - 1e-9)
     ticks = []
     k = first
@@ -101,17 +103,20 @@ def ticks(lo: float, hi: float, log: bool) -> list[tuple[float, str]]:
     """(position in axis space, label); axis space is log10 for log axes."""
     if not log:
         return [(t, fmt(t)) for t in _linear_ticks(lo, hi)]
-    if hi - lo >= 1:
-        every = max(1, math.ceil((hi - lo) / 6))
-        k = math.ceil(lo)
+    span = hi - lo
+    if span >= 3:
+        every = max(1, math.ceil(span / 6))
+        return [(float(k), fmt(10.0 ** k)) for k in range(math.ceil(lo), math.floor(hi) + 1) if k % every == 0]
+    if span >= 1:  # one to three decades: 1, 2, 5 in each
         out = []
-        while k <= hi + 1e-9:
-            if k % every == 0 or every == 1:
-                out.append((float(k), fmt(10.0 ** k)))
-            k += 1
+        for k in range(math.floor(lo), math.ceil(hi) + 1):
+            for m in ((1, 2, 5) if span < 2 else (1, 3)):
+                t = math.log10(m) + k
+                if lo <= t <= hi:
+                    out.append((t, fmt(m * 10.0 ** k)))
         return out
     # less than a decade: linear ticks in value space at their log positions
-    return [(math.log10(t), fmt(t)) for t in _linear_ticks(10 ** lo, 10 ** hi) if t > 0]
+    return [(math.log10(t), fmt(t)) for t in _linear_ticks(10 ** lo, 10 ** hi, 7) if t > 0]
 
 
 # ---- series ------------------------------------------------------------------
@@ -219,7 +224,9 @@ def render(plot: Any) -> Rendered:
     yvals = [y for s in series for _, y in s.points if y is not None]
     x0, x1 = _range(xvals, xlog)
     y0, y1 = _range(yvals, ylog)
-    height = HEIGHT + LEGEND_ROW * ((len(series) + 1) // 2) + 8
+    # legend under the axes: two columns when the labels are short enough
+    cols = 2 if max(len(s.label) + len(s.role) for s in series) <= 40 else 1
+    height = HEIGHT + LEGEND_ROW * math.ceil(len(series) / cols) + 8
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def px(x: float) -> float:
@@ -261,11 +268,10 @@ def render(plot: Any) -> Rendered:
         out.extend(_draw(s, color, dash, width, px, py, (x0, x1, y0, y1)))
         out.append("</g>")
 
-    # legend under the axes, two columns
     for i, s in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
-        lx = LEFT + (i % 2) * (pw / 2)
-        ly = HEIGHT + LEGEND_ROW * (i // 2) + 4
+        lx = LEFT + (i % cols) * (pw / 2)
+        ly = HEIGHT + LEGEND_ROW * (i // cols) + 4
         fill = "none" if s.role == "theory" else color
         sample = (f'<circle cx="{lx + 12}" cy="{ly - 4}" r="3.5" fill="{fill}" stroke="{color}"/>'
                   if s.style == "points" or s.single_point else

@@ -74,6 +74,12 @@ def nc1(H: torch.Tensor, labels: torch.Tensor, K: int) -> torch.Tensor:
     global_mean = H.mean(dim=-1, keepdim=True)
     between = M - global_mean
     sigma_b = mm(between, between.transpose(-1, -2)) / K
+    bad = ~torch.isfinite(sigma_b).flatten(-2).all(dim=-1)  # diverged runs: NaN, not an exception
+    sigma_b = torch.where(bad[..., None, None], torch.zeros_like(sigma_b), sigma_b)
+    return torch.where(bad, torch.full_like(bad, float("nan"), dtype=H.dtype), _nc1_trace(sigma_w, sigma_b, K))
+
+
+def _nc1_trace(sigma_w, sigma_b, K):
     return (sigma_w * torch.linalg.pinv(sigma_b, hermitian=True).transpose(-1, -2)).sum(dim=(-1, -2)) / K
 
 
@@ -83,6 +89,13 @@ def nc1_relative(H: torch.Tensor, labels: torch.Tensor, K: int, eps: float = 1e-
     M = class_means(H, labels, K)
     spread = (H - M[..., labels.long()]).flatten(-2).norm(dim=-1)
     return spread / H.flatten(-2).norm(dim=-1).clamp_min(eps)
+
+
+def within_class_rms(H: torch.Tensor, labels: torch.Tensor, K: int) -> torch.Tensor:
+    """RMS distance of features to their class mean: an absolute NC1 that stays
+    meaningful when the features themselves shrink to zero."""
+    M = class_means(H, labels, K)
+    return (H - M[..., labels.long()]).flatten(-2).norm(dim=-1) / H.shape[-1] ** 0.5
 
 
 def nc2_etf(M: torch.Tensor) -> torch.Tensor:
@@ -123,4 +136,4 @@ def nc_metrics(W: torch.Tensor, H: torch.Tensor, labels: torch.Tensor, K: int,
 
 
 __all__ = ["mm", "one_hot", "class_counts", "class_means", "gram", "cosine_gram", "etf_gram", "centred", "nc1",
-           "nc1_relative", "nc2_etf", "equinorm", "nc3", "nc4", "nc_metrics"]
+           "nc1_relative", "within_class_rms", "nc2_etf", "equinorm", "nc3", "nc4", "nc_metrics"]

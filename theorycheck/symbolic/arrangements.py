@@ -100,15 +100,22 @@ def enumerate_patterns(X: np.ndarray) -> Patterns:
     return Patterns(masks, dirs)
 
 
-def sample_patterns(X: np.ndarray, count: int, rng: np.random.Generator) -> Patterns:
-    """Patterns of ``count`` Gaussian directions (duplicates removed, order of
-    first appearance kept): a subset of the exact set that misses regions."""
-    X = np.asarray(X, dtype=np.float64)
-    dirs = rng.standard_normal((count, X.shape[1]))
-    masks = (X @ dirs.T > 0).T.astype(np.int8)
+def patterns_of(X: np.ndarray, directions: np.ndarray) -> Patterns:
+    """Patterns of the given directions (rows), in order of first appearance,
+    duplicates dropped, and directions lying on a hyperplane skipped."""
+    X, directions = np.asarray(X, dtype=np.float64), np.asarray(directions, dtype=np.float64)
+    proj = X @ directions.T
+    strict = np.all(np.abs(proj) > 1e-12 * np.abs(proj).max(initial=1.0), axis=0)
+    masks = (proj[:, strict] > 0).T.astype(np.int8)
     _, first = np.unique(masks, axis=0, return_index=True)
     keep = np.sort(first)
-    return Patterns(masks[keep], dirs[keep])
+    return Patterns(masks[keep].reshape(-1, X.shape[0]), directions[strict][keep])
+
+
+def sample_patterns(X: np.ndarray, count: int, rng: np.random.Generator) -> Patterns:
+    """Patterns of ``count`` Gaussian directions: a subset of the exact set
+    that misses regions."""
+    return patterns_of(X, rng.standard_normal((count, np.asarray(X).shape[1])))
 
 
 def in_general_position(X: np.ndarray, tol: float = 1e-9) -> bool:
@@ -126,4 +133,4 @@ def in_general_position(X: np.ndarray, tol: float = 1e-9) -> bool:
     return True
 
 
-__all__ = ["Patterns", "cover_count", "enumerate_patterns", "sample_patterns", "in_general_position"]
+__all__ = ["Patterns", "cover_count", "enumerate_patterns", "patterns_of", "sample_patterns", "in_general_position"]

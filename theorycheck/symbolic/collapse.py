@@ -55,16 +55,23 @@ def ce_at_etf(K: int, t) -> sp.Expr:
 
 
 LW, LH = sp.symbols("lambda_W lambda_H", positive=True)
+K_, n_ = sp.symbols("K n", positive=True, integer=True)
 
 
-@lru_cache(maxsize=64)
-def _ce_scale_problem(K: int, n: int) -> dict:
-    """The CE scale problem solved once per (K, n) with λ_W, λ_H symbolic."""
+def ce_at_etf_symbolic(t) -> sp.Expr:
+    """Cross-entropy at logits t·(row of the ETF Gram) for symbolic K: the true
+    logit is t, the K − 1 others are −t/(K − 1) (cosines of the simplex ETF)."""
+    return sp.log(sp.exp(t) + (K_ - 1) * sp.exp(-t / (K_ - 1))) - t
+
+
+@lru_cache(maxsize=1)
+def _ce_scale_problem() -> dict:
+    """The CE scale problem solved once, with K, n, λ_W, λ_H symbolic."""
     # AM–GM step, done as a calculus problem: minimise over a with h = t/a
-    reg = sp.Rational(K, 2) * (LW * a_ ** 2 + n * LH * (t_ / a_) ** 2)
+    reg = K_ / 2 * (LW * a_ ** 2 + n_ * LH * (t_ / a_) ** 2)
     a_star = [r for r in sp.solve(sp.diff(reg, a_), a_) if r.is_positive][0]
     reg_t = sp.simplify(reg.subs(a_, a_star))
-    g = ce_at_etf(K, t_) + reg_t
+    g = ce_at_etf_symbolic(t_) + reg_t
     slope0 = sp.simplify(sp.diff(g, t_).subs(t_, 0))
     roots = sp.solve(sp.Eq(sp.diff(g, t_), 0), t_)
     threshold = sp.solve(sp.Eq(slope0, 0), LH)
@@ -79,8 +86,8 @@ def ce_etf_optimum(K: int, n: int, lam_w, lam_h) -> dict:
     ``norm_h`` = ‖m_k‖, ``loss`` (the minimum of the regularised loss) and
     ``threshold_lam_h`` (the λ_H above which the optimum collapses to zero:
     the slope of g at t = 0 turns non-negative)."""
-    prob = _ce_scale_problem(int(K), int(n))
-    values = {LW: exact(lam_w), LH: exact(lam_h)}
+    prob = _ce_scale_problem()
+    values = {K_: int(K), n_: int(n), LW: exact(lam_w), LH: exact(lam_h)}
     g = prob["g"].subs(values)
     if prob["slope0"].subs(values) >= 0:  # g is convex in t: collapse to zero
         t_star, a_val, h_val = sp.Integer(0), sp.Integer(0), sp.Integer(0)
@@ -133,6 +140,23 @@ def minimise_phi(n_k: int, N: int, L: int, c) -> sp.Expr:
     return cands[best]
 
 
+def frame_lengths(s, n_k: int, lams: Sequence, lam_h) -> tuple[list, sp.Expr]:
+    """Lengths that a product singular value s forces on balanced factors:
+    every factor gets λ_j σ_j² = τ = (s² λ_H Πλ_j)^{1/L} (the AM–GM equality
+    case).  Returns the class-mean lengths after 0, 1, …, L−2 weight layers
+    (σ_H Π_{i≤j} σ_i / √n_k) and the classifier row length σ_{L−1}."""
+    lam_list = [exact(lam_h)] + [exact(lam) for lam in lams]
+    L = len(lam_list)
+    s = sp.N(s, DIGITS + 10) if isinstance(s, sp.Basic) else sp.Float(s, DIGITS + 10)
+    tau = (s ** 2 * sp.Mul(*lam_list)) ** sp.Rational(1, L)
+    sigmas = [sp.sqrt(tau / lam) for lam in lam_list]           # H first, classifier last
+    lengths, acc = [], sp.Integer(1)
+    for sig in sigmas[:-1]:
+        acc = acc * sig
+        lengths.append(acc / sp.sqrt(n_k))
+    return lengths, sigmas[-1]
+
+
 def frame_optimum(counts: Sequence[int], lams: Sequence, lam_h) -> dict:
     """Per-class optimum of the bias-free MSE UFM with factors W_1..W_{L−1}
     (``lams`` from the first layer to the classifier) and features H.
@@ -146,17 +170,11 @@ def frame_optimum(counts: Sequence[int], lams: Sequence, lam_h) -> dict:
     c = reg_constant(lams, lam_h)
     s_vals = [minimise_phi(int(n), N, L, c) for n in counts]
     loss = sum(phi(int(n), N, L, c).subs(s_, s) for n, s in zip(counts, s_vals))
-    lam_list = [exact(lam_h)] + [exact(lam) for lam in lams]
     norm_w, layer_norms = [], []
     for n, s in zip(counts, s_vals):
-        tau = (s ** 2 * sp.Mul(*lam_list)) ** sp.Rational(1, L)      # λ_j σ_j² = τ for every factor
-        sigmas = [sp.sqrt(tau / lam) for lam in lam_list]           # H first, classifier last
-        lengths, acc = [], sp.Integer(1)
-        for sig in sigmas[:-1]:
-            acc = acc * sig
-            lengths.append(acc / sp.sqrt(n))
+        lengths, w = frame_lengths(s, n, lams, lam_h)
         layer_norms.append(lengths)
-        norm_w.append(sigmas[-1])
+        norm_w.append(w)
     ev = lambda v: sp.N(v, DIGITS)  # noqa: E731
     return {"s": [ev(s) for s in s_vals],
             "product_scale": [ev(s / sp.sqrt(n)) for n, s in zip(counts, s_vals)],
@@ -234,6 +252,7 @@ def scl_etf_loss(counts: Sequence[int], tau) -> sp.Expr:
     return sp.N(sum(int(n) * scl_anchor_loss(int(n), N).subs(corner) for n in counts), DIGITS)
 
 
-__all__ = ["exact", "etf_gram", "ce_at_etf", "ce_etf_optimum", "phi", "reg_constant", "minimise_phi",
-           "frame_optimum", "collapse_threshold_two_factor", "collapse_threshold_deep", "frame_gram",
+__all__ = ["exact", "etf_gram", "ce_at_etf", "ce_at_etf_symbolic", "ce_etf_optimum", "phi", "reg_constant",
+           "minimise_phi",
+           "frame_lengths", "frame_optimum", "collapse_threshold_two_factor", "collapse_threshold_deep", "frame_gram",
            "scl_anchor_loss", "scl_orthogonal_optimum", "scl_etf_loss", "DIGITS"]

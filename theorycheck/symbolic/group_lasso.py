@@ -160,11 +160,13 @@ def sparsify(solution: ConvexReLUSolution, X: np.ndarray) -> ReluNetwork:
     t = np.abs(alpha) * np.linalg.norm(U, axis=1)  # = ‖v_j‖
     unit = U / np.linalg.norm(U, axis=1, keepdims=True)
     A = np.maximum(X @ unit.T, 0.0) * np.sign(alpha)[None, :]  # (n, m) columns s_j a_j
-    target = A @ t
-    res = linprog(np.ones(len(t)), A_eq=A, b_eq=target, bounds=[(0, None)] * len(t), method="highs-ds")
+    # in units of the current weights (s_j = t_j / t_j⁰): s = 1 is feasible and the LP well scaled
+    As = A * t[None, :]
+    res = linprog(t, A_eq=As, b_eq=As.sum(1), bounds=[(0, None)] * len(t), method="highs-ds")
     if res.status != 0:
         raise Inconclusive(f"sparsifying LP failed: {res.message}")
-    t_new = np.where(res.x > 1e-12 * max(1.0, t.max()), res.x, 0.0)
+    s_new = np.where(res.x > 1e-12, res.x, 0.0)
+    t_new = s_new * t
     keep = t_new > 0
     scale = np.sqrt(t_new[keep])
     return ReluNetwork(unit[keep] * scale[:, None], np.sign(alpha[keep]) * scale)
