@@ -110,8 +110,11 @@ def decide(*, passed: int, failed: int, inconclusive: int, errors: int, unsatisf
     if total and inconclusive / total > inconclusive_fraction:
         return INCONCLUSIVE, (f"{inconclusive} of {total} examples inconclusive "
                               f"(allowed {inconclusive_fraction:.0%})")
-    survived = [name for name, v in (mutants or {}).items() if v != MUTANT_REFUTED]
+    survived = [name for name, v in (mutants or {}).items() if v == MUTANT_SURVIVED]
     if survived:
         return INCONCLUSIVE, ("weak: checks did not refute mutant(s) " + ", ".join(survived)
                               + " — they cannot tell this theorem from a wrong one")
+    undecided = [name for name, v in (mutants or {}).items() if v != MUTANT_REFUTED]
+    if undecided:  # budget spent, NaN or an error before the mutant could be decided
+        return INCONCLUSIVE, "mutant(s) not decided: " + ", ".join(undecided)
     return CONFIRMED, f"all checks passed on {passed} example(s)"

@@ -25,7 +25,6 @@ point in floating point, from singular values with the gap at the cut.
 """
 import numpy as np
 import sympy as sp
-import torch
 
 from theorycheck import (AssumptionSpace, Choice, Claim, Inconclusive, Int, Mutant, Plot, Seed, Series, Source,
                          at_least, close)

@@ -16,7 +16,7 @@ import sympy as sp
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Seed, Series, Source,
                          close, holds)
-from theorycheck.sim.flows import conserved_at_least_order
+from theorycheck.checks import conserved_at_least
 from theorycheck.sim.conservation_nets import FLOOR, STEPS, drifts, limit_gap, linear_flow_run, theory_line
 from theorycheck.symbolic.conservation import linear_balance_proof
 
@@ -63,8 +63,8 @@ claim = Claim(
     simulate=simulate,
     checks=[
         holds("sympy: dQ/dt ≡ 0 for a symbolic loss gradient", lambda pred, obs, p: pred["proved"]),
-        conserved_at_least_order("GD drift shrinks like h (or faster)", "steps_gd", drifts("gd"), "order_gd", slope_tol=0.5),
-        conserved_at_least_order("RK4 drift shrinks like h⁴ (or faster)", "steps_rk4", drifts("rk4"),
+        conserved_at_least("GD drift shrinks like h (or faster)", "steps_gd", drifts("gd"), "order_gd", slope_tol=0.5),
+        conserved_at_least("RK4 drift shrinks like h⁴ (or faster)", "steps_rk4", drifts("rk4"),
                                  "order_rk4", slope_tol=1.0, floor=FLOOR),
         close("RK4 Q(T), Richardson-extrapolated to h → 0, equals Q(0)", lambda pred, obs, p: 0.0,
               limit_gap, rtol=0, atol=1e-4),

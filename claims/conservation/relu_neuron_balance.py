@@ -21,7 +21,7 @@ import sympy as sp
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Seed, Series, Source,
                          holds)
-from theorycheck.sim.flows import conserved_at_least_order
+from theorycheck.checks import conserved_at_least
 from theorycheck.sim.conservation_nets import mlp_flow_run
 from theorycheck.symbolic.conservation import neuron_balance_proof, positively_homogeneous
 
@@ -74,7 +74,7 @@ claim = Claim(
     simulate=simulate,
     checks=[
         holds("sympy: d/dt(‖u‖² + b² − ‖a‖²) ≡ 0 given σ(z) = zσ'(z)", lambda pred, obs, p: pred["proved"]),
-        conserved_at_least_order("GD: largest per-neuron drift shrinks like h (or faster)", "steps_gd", drifts,
+        conserved_at_least("GD: largest per-neuron drift shrinks like h (or faster)", "steps_gd", drifts,
                                  "order", slope_tol=0.5, floor=1e-10),
     ],
     mutants=[

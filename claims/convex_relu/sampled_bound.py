@@ -16,9 +16,9 @@ a ReLU network and can go below the optimum.
 import numpy as np
 import sympy as sp
 
-from theorycheck import (AssumptionSpace, Break, Claim, Float, Inconclusive, Int, Mutant, Plot, Seed, Series,
+from theorycheck import (AssumptionSpace, Break, Claim, Inconclusive, Mutant, Plot, Series,
                          Source, at_least, close, holds)
-from theorycheck.sim.relu_nets import regression_data, relu_objective
+from theorycheck.sim.relu_nets import regression_data, relu_objective, data_assumptions
 from theorycheck.symbolic.arrangements import Patterns, cover_count, enumerate_patterns, patterns_of
 from theorycheck.symbolic.group_lasso import rebuild_network, solve_convex_relu
 
@@ -89,12 +89,7 @@ claim = Claim(
                   note=("Sampling gates is how practical solvers (e.g. pyscnn) build the program; 'Efficient "
                         "Global Optimization of Two-layer ReLU Networks' (Bai, Gautam, Sojoudi 2023), seeds 001 "
                         "and 004.")),
-    assumptions=AssumptionSpace([
-        Int("n", 4, 8, description="number of samples"),
-        Int("d", 2, 3, description="input dimension"),
-        Float("beta", 0.05, 1.0, log=True, description="weight decay β"),
-        Seed("data_seed"),
-    ]),
+    assumptions=AssumptionSpace(data_assumptions()),
     derive=derive,
     simulate=simulate,
     checks=[

@@ -18,9 +18,9 @@ import numpy as np
 import sympy as sp
 import torch
 
-from theorycheck import (AssumptionSpace, Break, Claim, Float, Inconclusive, Int, Mutant, Plot, Seed, Series,
+from theorycheck import (AssumptionSpace, Break, Claim, Inconclusive, Mutant, Plot, Series,
                          Source, at_least, at_most, close)
-from theorycheck.sim.relu_nets import regression_data, relu_objective, train_relu_nets
+from theorycheck.sim.relu_nets import regression_data, relu_objective, train_relu_nets, data_assumptions
 from theorycheck.symbolic.arrangements import cover_count, enumerate_patterns
 from theorycheck.symbolic.group_lasso import rebuild_network, solve_convex_relu, sparsify
 
@@ -83,12 +83,7 @@ claim = Claim(
                   note=("The extraction (an LP with n equality constraints) gives at most rank(X) ≤ n neurons, "
                         "inside the stated n + 1. 'Efficient Global Optimization of Two-layer ReLU Networks' "
                         "(Bai, Gautam, Sojoudi 2023), seeds 001 and 004.")),
-    assumptions=AssumptionSpace([
-        Int("n", 4, 8, description="number of samples"),
-        Int("d", 2, 3, description="input dimension"),
-        Float("beta", 0.05, 1.0, log=True, description="weight decay β"),
-        Seed("data_seed"),
-    ]),
+    assumptions=AssumptionSpace(data_assumptions()),
     derive=derive,
     simulate=simulate,
     checks=[

@@ -20,16 +20,10 @@ from theorycheck import (AssumptionSpace, Break, Claim, Float, Int, Mutant, Plot
                          close, holds)
 from theorycheck.sim.collapse import class_means, gram, mm, within_class_rms
 from theorycheck.sim.ufm import fit_mse_ufm
-from theorycheck.symbolic.collapse import collapse_threshold_two_factor, frame_optimum
+from theorycheck.symbolic.collapse import collapse_threshold_two_factor, frame_optimum, with_lams
 from theorycheck.symbolic.convex import solve
 
 RESTARTS = 3
-
-
-def with_lams(params):
-    """λ_W, λ_H from their geometric mean and ratio (the drawn parameters)."""
-    r = params["lam_ratio"] ** 0.5
-    return {**params, "lam_W": params["reg"] / r, "lam_H": params["reg"] * r}
 
 
 def counts_of(params):

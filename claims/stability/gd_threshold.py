@@ -22,7 +22,8 @@ import torch
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Inconclusive, Int, Mutant, Plot, Seed, Series,
                          Source, close, converges, diverges)
-from theorycheck.sim.descent import empirical_threshold, gd_batched, gd_quadratic, minimum_by_newton, mlp_mse
+from theorycheck.sim.descent import (empirical_threshold, gd_batched, gd_quadratic, minimum_by_newton, mlp_mse,
+                                     refine_threshold)
 from theorycheck.sim.hessian import dense_hessian, lanczos
 
 EPS = 0.05  # probe at (1 ± EPS)·threshold
@@ -91,18 +92,10 @@ def mlp_empirical_threshold(width, data_seed, momentum, weight_decay, rounds=3, 
     from the simulation alone: a geometric grid over η, refined ``rounds`` times."""
     loss, theta, _ = mlp_problem(width, data_seed)
     v = lanczos(loss, theta, k=1, tol=1e-10, generator=torch.Generator().manual_seed(data_seed % 2**63)).vectors[:, 0]
-    lo, hi = 1e-3, 1e3
-    for _ in range(rounds):
-        etas = torch.logspace(np.log10(lo), np.log10(hi), points, dtype=theta.dtype)
+    def grows(etas):
         d = mlp_top_mode(loss, theta, v, 1e-8, etas, steps, momentum=momentum, weight_decay=weight_decay)[-1]
-        grows = ~(d < 1e-8)
-        if not grows.any():
-            return float("inf")
-        k = int(torch.nonzero(grows)[0])
-        if k == 0:
-            return float(etas[0])
-        lo, hi = float(etas[k - 1]), float(etas[k])
-    return (lo * hi) ** 0.5
+        return ~(d < 1e-8)
+    return refine_threshold(grows, 1e-3, 1e3, rounds, points, theta.dtype)
 
 
 def simulate_mlp(params, ctx, prediction):

@@ -48,6 +48,19 @@ def test_conserved_compares_slope_with_order():
     assert run(c, {"order": 1}, {"h": h, "drift": np.full(4, 0.7)}).passed is False
     assert run(c, {"order": 1}, {"h": h, "drift": np.full(4, 1e-15)}).passed is True
     assert run(c, {"order": 1}, {"h": h, "drift": np.array([1.0, np.nan, 1, 1])}).passed is None
+    # faster than the order: fails the two-sided check, passes the one-sided one
+    assert run(c, {"order": 1}, {"h": h, "drift": 3 * h**2}).passed is False
+    assert run(C.conserved_at_least("q", "h", "drift", "order"), {"order": 1}, {"h": h, "drift": 3 * h**2}).passed
+    assert run(C.conserved_at_least("q", "h", "drift", "order"), {"order": 1}, {"h": h, "drift": np.full(4, .7)}).passed is False
+    # too few drifts above the floor: round-off if tiny, else undecidable
+    assert run(c, {"order": 1}, {"h": h, "drift": np.array([1e-11, 0, 0, 0])}).passed is True
+    assert run(c, {"order": 1}, {"h": h, "drift": np.array([1e-3, 0, 0, 0])}).passed is None
+
+
+def test_descriptions_name_callable_getters():
+    def rebuilt_objective(pred, obs, params):
+        return 1.0
+    assert "rebuilt_objective" in C.close("c", "v", rebuilt_objective).description
 
 
 def test_converges_and_diverges():

@@ -30,3 +30,8 @@ def test_too_many_inconclusive_or_too_few_examples():
     assert d(passed=2) == INCONCLUSIVE
     assert "budget" in decide(passed=0, failed=0, inconclusive=0, errors=0, budget_spent=True)[1]
     assert d(unsatisfiable=True) == INCONCLUSIVE
+
+
+def test_undecided_mutant_is_not_called_weak():
+    verdict, reason = decide(passed=10, failed=0, inconclusive=0, errors=0, mutants={"m": "inconclusive"})
+    assert verdict == INCONCLUSIVE and "not decided" in reason and "weak" not in reason

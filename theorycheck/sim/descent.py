@@ -49,11 +49,21 @@ def empirical_threshold(H: torch.Tensor, w0: torch.Tensor, steps: int = 2000, lo
                         hi: float = 1e4, rounds: int = 4, points: int = 64, **kwargs) -> float:
     """The step size where GD from w0 switches from shrinking to growing,
     found from the simulation alone: a geometric grid, refined ``rounds`` times."""
+    def grows(etas):
+        return ~(gd_quadratic_final(H, w0, etas, steps, **kwargs) < w0.norm())  # inf / NaN count as growth
+    return refine_threshold(grows, lo, hi, rounds, points, H.dtype, H.device)
+
+
+def refine_threshold(grows_at, lo: float, hi: float, rounds: int, points: int, dtype=torch.float64,
+                     device="cpu") -> float:
+    """The smallest step in [lo, hi] at which ``grows_at(etas) -> bool tensor``
+    says the dynamics grow, assuming growth is monotone in the step: a
+    geometric grid of ``points`` steps, narrowed ``rounds`` times around the
+    switch.  inf when nothing grows."""
     for _ in range(rounds):
-        etas = torch.logspace(torch.log10(torch.tensor(lo)), torch.log10(torch.tensor(hi)), points,
-                              dtype=H.dtype, device=H.device)
-        final = gd_quadratic_final(H, w0, etas, steps, **kwargs)
-        grows = ~(final < w0.norm())  # inf and NaN count as growth
+        etas = torch.logspace(float(torch.log10(torch.tensor(lo))), float(torch.log10(torch.tensor(hi))),
+                              points, dtype=dtype, device=device)
+        grows = grows_at(etas)
         if not grows.any():
             return float("inf")
         k = int(torch.nonzero(grows)[0])

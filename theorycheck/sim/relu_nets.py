@@ -126,3 +126,13 @@ def _train(X, y, beta, widths, mask, U, alpha, steps, lr, positive_output, recor
 
 
 __all__ = ["relu_objective", "train_relu_nets", "regression_data", "TrainedRuns"]
+
+
+def data_assumptions():
+    """The assumption parameters shared by the convex_relu claims: sizes small
+    enough for exact pattern enumeration, and the weight decay β."""
+    from ..space import Float, Int, Seed
+    return [Int("n", 4, 8, description="number of samples"),
+            Int("d", 2, 3, description="input dimension"),
+            Float("beta", 0.05, 1.0, log=True, description="weight decay β"),
+            Seed("data_seed")]

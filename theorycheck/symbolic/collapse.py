@@ -256,3 +256,10 @@ __all__ = ["exact", "etf_gram", "ce_at_etf", "ce_at_etf_symbolic", "ce_etf_optim
            "minimise_phi",
            "frame_lengths", "frame_optimum", "collapse_threshold_two_factor", "collapse_threshold_deep", "frame_gram",
            "scl_anchor_loss", "scl_orthogonal_optimum", "scl_etf_loss", "DIGITS"]
+
+
+def with_lams(params: dict) -> dict:
+    """λ_W, λ_H from their geometric mean ``reg`` and ratio ``lam_ratio`` (the
+    drawn parameters of the MSE claims)."""
+    r = params["lam_ratio"] ** 0.5
+    return {**params, "lam_W": params["reg"] / r, "lam_H": params["reg"] * r}
