@@ -26,7 +26,7 @@ point in floating point, from singular values with the gap at the cut.
 import numpy as np
 import sympy as sp
 
-from theorycheck import (AssumptionSpace, Choice, Claim, Inconclusive, Int, Mutant, Plot, Seed, Series, Source,
+from theorycheck import (AssumptionSpace, Break, Choice, Claim, Inconclusive, Int, Mutant, Plot, Seed, Series, Source,
                          at_least, close)
 from theorycheck.sim.conservation_nets import flat_linear_outputs, flat_relu_outputs
 from theorycheck.symbolic.conservation import linear_net_fields, relu_region_fields
@@ -55,7 +55,7 @@ def problem(params):
             theta = nonzero_integers(rng, r * d + k * r)
             W1, W2 = theta[: r * d].reshape(r, d), theta[r * d:].reshape(k, r)
             if full_rank(X) and full_rank(W1) and full_rank(W2):
-                return X, theta, None
+                return X, tie(params, theta, [(r, d), (k, r)]), None
         raise Inconclusive("no generic linear point found")
     n = 4 * (d + 2) + 4
     X = rng.integers(-6, 7, size=(n, d))
@@ -66,8 +66,30 @@ def problem(params):
         pat = (pre > 0).astype(int)
         distinct = len({tuple(c) for c in pat.T}) == r
         if distinct and (pat.sum(0) >= d + 2).all() and (pre != 0).all() and np.all(theta[r * d + r:] != 0):
+            if params.get("tied"):
+                theta = tie(params, theta, [(r, d), (r, 1), (k, r)])
+                U, b = theta[: r * d].reshape(r, d), theta[r * d: r * d + r]
+                pat = ((X @ U.T + b) > 0).astype(int)
             return X, theta, pat
     raise Inconclusive("no generic ReLU point found (distinct patterns, enough active data)")
+
+
+def tie(params, theta, shapes):
+    """The break: hidden neuron 1 made a copy of neuron 0 (a non-generic point).
+    ``shapes`` are the blocks of θ; the hidden index is the rows of the first
+    blocks and the columns of the last one."""
+    if not params.get("tied"):
+        return theta
+    theta, start = theta.copy(), 0
+    for i, (a, b) in enumerate(shapes):
+        block = theta[start: start + a * b].reshape(a, b)
+        if i == len(shapes) - 1:
+            block[:, 1] = block[:, 0]
+        else:
+            block[1] = block[0]
+        theta[start: start + a * b] = block.ravel()
+        start += a * b
+    return theta
 
 
 def formula(params):
@@ -168,6 +190,11 @@ claim = Claim(
         Mutant("r(r−1)/2 laws", lambda p, pred: {**pred, "known": p["r"] * (p["r"] - 1) // 2,
                                                    "formula": p["r"] * (p["r"] - 1) // 2},
                "the antisymmetric count"),
+    ],
+    breaks=[
+        Break("non-generic point: two hidden neurons coincide",
+              lambda p: {**p, "tied": True} if p["r"] >= 2 else None,
+              "the count holds at generic θ; at a point with a duplicated neuron the flow's algebra is smaller"),
     ],
     plots=[
         Plot("laws: exact vs numeric vs known", [
