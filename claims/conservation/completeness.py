@@ -159,7 +159,7 @@ claim = Claim(
                "number of independent known laws: r(r+1)/2 for two-layer linear nets with r ≤ d + k (the entries "
                "of W1W1ᵀ − W2ᵀW2; r(d+k) − (d+k)(d+k−1)/2 beyond) and r for two-layer ReLU nets (one balance "
                "per hidden neuron)."),
-    math=sp.Eq(sp.Symbol("D") - sp.Symbol(r"\dim \mathrm{Lie}(V)(\theta)"),
+    math=sp.Eq(sp.Symbol("D") - sp.Symbol("dim Lie(V)(θ)"),
                sp.Symbol("r") * (sp.Symbol("r") + 1) / 2),
     source=Source("Abide by the Law and Follow the Flow: Conservation Laws for Gradient Flows",
                   "Sibylle Marcotte, Rémi Gribonval, Gabriel Peyré", 2023, "seed 002",
