@@ -22,6 +22,15 @@ def _short_traceback(exc: BaseException) -> str:
     return "".join(tb[-3:]).strip()
 
 
+def _settle(outcome: ExampleOutcome, exc: Exception) -> None:
+    """Claim code stopped an example: Inconclusive means the numerics could
+    not decide; any other exception is an error of the claim code."""
+    if isinstance(exc, Inconclusive):
+        outcome.status, outcome.reason = INCONCLUSIVE, str(exc) or "inconclusive"
+    else:
+        outcome.status, outcome.reason = ERROR, _short_traceback(exc)
+
+
 def _nan_in(values: dict) -> list[str]:
     bad = []
     for k, v in values.items():
@@ -73,27 +82,33 @@ class Evaluator:
                  mutate: Callable[[dict, dict], dict] | None = None) -> ExampleOutcome:
         seed = self.seed_for("simulate", params)
         out = ExampleOutcome(params=dict(params), status=ERROR, seed=seed)
+        if not self._predict(out, mutate):
+            return out
         try:
-            pred = self.prediction(params)
-            if mutate is not None:
-                pred = dict(mutate(dict(params), dict(pred)))
-            out.prediction = pred
-            bad = _nan_in(pred)
-            if bad:
-                out.status, out.reason = INCONCLUSIVE, f"prediction is NaN: {', '.join(bad)}"
-                return out
-            obs = self._observe(params, role, pred)
-            out.observation = obs
-            evidence = [check(pred, obs, params, self.ctx) for check in self.claim.checks]
-        except Inconclusive as exc:
-            out.status, out.reason = INCONCLUSIVE, str(exc) or "inconclusive"
+            out.observation = self._observe(params, role, out.prediction)
+            out.evidence = [check(out.prediction, out.observation, params, self.ctx) for check in self.claim.checks]
+        except Exception as exc:
+            _settle(out, exc)
             return out
-        except Exception as exc:  # claim code raised
-            out.status, out.reason = ERROR, _short_traceback(exc)
-            return out
-        out.evidence = evidence
-        out.status, out.reason = outcome_from_evidence(evidence)
+        out.status, out.reason = outcome_from_evidence(out.evidence)
         return out
+
+    def _predict(self, out: ExampleOutcome, mutate=None) -> bool:
+        """Derive (and mutate) the prediction into ``out``; False when that
+        already settles the example (claim code raised, or a NaN predicted)."""
+        try:
+            pred = self.prediction(out.params)
+            if mutate is not None:
+                pred = dict(mutate(dict(out.params), dict(pred)))
+        except Exception as exc:
+            _settle(out, exc)
+            return False
+        out.prediction = pred
+        bad = _nan_in(pred)
+        if bad:
+            out.status, out.reason = INCONCLUSIVE, f"prediction is NaN: {', '.join(bad)}"
+            return False
+        return True
 
     def evaluate_batch(self, params_list: list[dict]) -> list[ExampleOutcome]:
         """A batched sweep through ``claim.simulate_batch`` (one tensor program
@@ -102,30 +117,14 @@ class Evaluator:
         left out of the batch."""
         ctx = self.ctx.with_seed(derive_seed(self.global_seed, self.claim.id, "sweep"))
         outcomes = [ExampleOutcome(dict(p), ERROR) for p in params_list]
-        ready = []
-        for o in outcomes:
-            try:
-                o.prediction = self.prediction(o.params)
-                bad = _nan_in(o.prediction)
-                if bad:
-                    o.status, o.reason = INCONCLUSIVE, f"prediction is NaN: {', '.join(bad)}"
-                else:
-                    ready.append(o)
-            except Inconclusive as exc:
-                o.status, o.reason = INCONCLUSIVE, str(exc) or "inconclusive"
-            except Exception as exc:
-                o.reason = _short_traceback(exc)
+        ready = [o for o in outcomes if self._predict(o)]
         if not ready:
             return outcomes
         try:
             observations = self.claim.simulate_batch([dict(o.params) for o in ready], ctx)
-        except Inconclusive as exc:
-            for o in ready:
-                o.status, o.reason = INCONCLUSIVE, str(exc)
-            return outcomes
         except Exception as exc:
             for o in ready:
-                o.reason = _short_traceback(exc)
+                _settle(o, exc)
             return outcomes
         for o, obs in zip(ready, observations):
             o.observation = dict(obs)
@@ -133,5 +132,5 @@ class Evaluator:
                 o.evidence = [check(o.prediction, o.observation, o.params, ctx) for check in self.claim.checks]
                 o.status, o.reason = outcome_from_evidence(o.evidence)
             except Exception as exc:
-                o.reason = _short_traceback(exc)
+                _settle(o, exc)
         return outcomes
