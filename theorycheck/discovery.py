@@ -5,6 +5,7 @@ import fnmatch
 import hashlib
 import importlib.util
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,25 @@ def claim_files(paths: list[str | Path]) -> list[Path]:
     return sorted(dict.fromkeys(out))
 
 
+def _family_package(folder: Path) -> str:
+    """A package standing for a claim's folder, so that a claim module can
+    import its siblings' shared helpers (``from ._common import data``, or
+    ``from . import _common``) however the folder is named."""
+    name = "theorycheck_claims_" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+    if name not in sys.modules:
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [str(folder)]
+        pkg.__package__ = name
+        pkg.__file__ = None
+        sys.modules[name] = pkg
+    return name
+
+
 def load_claim(path: str | Path) -> Claim:
     """Import one claim module and validate its ``claim``."""
     path = Path(path).resolve()
     where = str(path)
-    name = "theorycheck_claim_" + hashlib.sha1(where.encode()).hexdigest()[:12]
+    name = f"{_family_package(path.parent)}.{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ClaimDefinitionError(where, "module", "not an importable Python file")
@@ -58,6 +73,12 @@ def load_claim(path: str | Path) -> Claim:
     except Exception as exc:  # the module itself is broken
         sys.modules.pop(name, None)
         raise ClaimDefinitionError(where, "module", f"import failed: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # sys.exit() at import: a load error, never the end of the run
+        sys.modules.pop(name, None)
+        raise ClaimDefinitionError(where, "module", f"import called sys.exit({exc.code!r})") from None
+    except KeyboardInterrupt:
+        sys.modules.pop(name, None)
+        raise ClaimDefinitionError(where, "module", "import raised KeyboardInterrupt") from None
     if not hasattr(module, "claim"):
         raise ClaimDefinitionError(where, "claim", "the module defines no 'claim = Claim(...)'")
     claim = validate(module.claim, where)

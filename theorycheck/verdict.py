@@ -44,6 +44,8 @@ class Evidence:
     observed: Any = None
     tolerance: Any = None
     detail: str = ""
+    used: float = math.nan  # share of the tolerance used: 0 exact, 1 at the edge, > 1 failed
+    reads_observation: bool = True  # False when the check compared prediction values only
 
     @property
     def inconclusive(self) -> bool:

@@ -36,11 +36,19 @@ def derive_seed(*parts) -> int:
 
 @dataclass
 class SimContext:
+    """What a simulation may read: device, dtype, its seed(s), the budget and
+    the profile's size hint.  ``simulate`` gets one ``seed``; ``simulate_batch``
+    gets ``seeds``, one per draw of the batch, so that a draw's randomness does
+    not depend on which other draws share its batch (``generators()``,
+    ``randn(...)``): a batched draw and the same draw run alone see the same
+    random numbers."""
+
     device: str = "cpu"
     dtype: torch.dtype = torch.float64
     seed: int = 0
     budget_s: float = 60.0
     size: str = "small"  # profile's size hint: "small" | "large"
+    seeds: tuple = ()   # per-draw seeds of a batched call
     _gen: torch.Generator | None = field(default=None, repr=False)
 
     def generator(self) -> torch.Generator:
@@ -52,11 +60,29 @@ class SimContext:
     def numpy_rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed % (2**63))
 
+    def generators(self) -> list[torch.Generator]:
+        """One generator per draw of a batched call, each seeded like ``generator()`` of that draw alone."""
+        return [self.with_seed(s).generator() for s in self.seeds]
+
+    def numpy_rngs(self) -> list[np.random.Generator]:
+        return [np.random.default_rng(s % (2**63)) for s in self.seeds]
+
+    def randn(self, *shape) -> torch.Tensor:
+        """Standard normal numbers of ``shape`` per draw, stacked: (len(seeds), *shape)."""
+        return torch.stack([torch.randn(*shape, generator=g, dtype=self.dtype, device=self.device)
+                            for g in self.generators()])
+
     def tensor(self, x, dtype=None) -> torch.Tensor:
         return torch.as_tensor(x, dtype=dtype or self.dtype, device=self.device)
 
     def with_seed(self, seed: int) -> "SimContext":
         return SimContext(self.device, self.dtype, seed, self.budget_s, self.size)
+
+    def with_seeds(self, seeds) -> "SimContext":
+        """The context of a batched call: one seed per draw."""
+        seeds = tuple(int(s) for s in seeds)
+        return SimContext(self.device, self.dtype, seeds[0] if seeds else self.seed, self.budget_s, self.size,
+                          seeds)
 
     @property
     def large(self) -> bool:
