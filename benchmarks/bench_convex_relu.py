@@ -2,14 +2,20 @@
 pyscnn, for growing n (same machine, same data, same patterns).
 
     python benchmarks/bench_convex_relu.py [--d 3] [--ns 8 12 16 20 24] [--beta 0.1] [--al-max-n 12]
+                                           [--growth-ns 8 12 16 24 32 48] [--lp-max-n 12]
 
-Columns: patterns (exact count), theorycheck enumeration and solve times
-(cvxpy + Clarabel, with our dual certificate), pyscnn's own cvxpy program
-(CVXPYSolver + ECOS) on our gates, the ratio pyscnn / theorycheck (solve
-only, and with our enumeration counted), and, for small n, pyscnn's default
-path ``optimize(formulation="relu")`` (sampled gates, augmented Lagrangian)
-with its relative distance to the certified optimum.  pyscnn's objective is
-(1/(2n))‖·‖² + λΣ‖·‖ with λ = β/n: its values are multiplied by n.
+Columns: patterns (exact count, checked against Cover's count), theorycheck
+enumeration and solve times (cvxpy + Clarabel, with our dual certificate),
+pyscnn's own cvxpy program (CVXPYSolver + ECOS) on our gates, the ratio
+pyscnn / theorycheck (solve only, and total = our enumeration + solve), and,
+for small n, pyscnn's default path ``optimize(formulation="relu")`` (sampled
+gates, augmented Lagrangian) with its relative distance to the certified
+optimum.  pyscnn's objective is (1/(2n))‖·‖² + λΣ‖·‖ with λ = β/n: its values
+are multiplied by n.
+
+A second table shows how exact enumeration grows with n (vertex enumeration,
+O(n^{d−1}) lines; the older incremental-LP enumerator for n ≤ --lp-max-n),
+with the local growth exponent log(t_n / t_prev) / log(n / n_prev).
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import time
 import numpy as np
 
 from theorycheck.sim.relu_nets import regression_data
-from theorycheck.symbolic.arrangements import enumerate_patterns
+from theorycheck.symbolic.arrangements import cover_count, enumerate_patterns, enumerate_patterns_lp
 from theorycheck.symbolic.group_lasso import solve_convex_relu
 
 
@@ -46,6 +52,8 @@ def main(argv=None):
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--al-max-n", type=int, default=12, help="run pyscnn's AL path up to this n (it is slow)")
+    ap.add_argument("--growth-ns", type=int, nargs="*", default=[8, 12, 16, 24, 32, 48])
+    ap.add_argument("--lp-max-n", type=int, default=12, help="time the incremental-LP enumerator up to this n")
     args = ap.parse_args(argv)
     try:
         from scnn.metrics import Metrics
@@ -62,7 +70,8 @@ def main(argv=None):
     print(header)
     for n in args.ns:
         X, y = regression_data(n, args.d, 1000 + n)
-        t_enum, pats = best_of(lambda: enumerate_patterns(X), 1)
+        t_enum, pats = best_of(lambda: enumerate_patterns(X), args.repeats)
+        assert len(pats) == cover_count(n, np.linalg.matrix_rank(X))
         t_ours, sol = best_of(lambda: solve_convex_relu(X, y, args.beta, pats), args.repeats)
 
         def peer():
@@ -85,6 +94,22 @@ def main(argv=None):
             al = f"{t_al:11.3f} {(v_al - sol.value) / sol.value:10.1e}"
         print(f"{n:4d} {len(pats):8d} {t_enum:8.3f} {t_ours:8.3f} {t_peer:13.3f} {t_peer / t_ours:11.2f} "
               f"{t_peer / (t_ours + t_enum):11.2f} {(v_peer - sol.value) / sol.value:9.1e} {al}", flush=True)
+
+    if args.growth_ns:
+        print(f"\nexact enumeration, d = {args.d}: growth with n (best of {args.repeats})")
+        print(f"{'n':>4} {'patterns':>8} {'cover':>8} {'vertex ms':>10} {'exponent':>8} {'LP ms':>10} {'LP / vertex':>11}")
+        prev = None
+        for n in args.growth_ns:
+            X, _ = regression_data(n, args.d, 1000 + n)
+            t, pats = best_of(lambda: enumerate_patterns(X), args.repeats)
+            expo = f"{np.log(t / prev[1]) / np.log(n / prev[0]):8.2f}" if prev else f"{'':>8}"
+            lp = ""
+            if n <= args.lp_max_n:
+                t_lp, ref = best_of(lambda: enumerate_patterns_lp(X), 1)
+                assert {tuple(m) for m in ref.masks.tolist()} == {tuple(m) for m in pats.masks.tolist()}
+                lp = f"{1e3 * t_lp:10.1f} {t_lp / t:11.0f}"
+            print(f"{n:4d} {len(pats):8d} {cover_count(n, args.d):8d} {1e3 * t:10.2f} {expo} {lp}", flush=True)
+            prev = (n, t)
 
 
 if __name__ == "__main__":
