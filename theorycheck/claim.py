@@ -263,15 +263,21 @@ def validate(claim: Any, where: str) -> Claim:
 
 
 def _validate_resolution(where, r):
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
+
     def ok(v):
-        return isinstance(v, str) and v.strip() or (isinstance(v, (int, float)) and 0 < v < 1)
+        if isinstance(v, dict):  # one-sided promise: {"minus": 0.01} or {"plus": 0.01}
+            return bool(v) and set(v) <= {"minus", "plus"} and all(number(x) for x in v.values())
+        return (isinstance(v, str) and v.strip()) or number(v)
     if r is None:
         return
     if isinstance(r, dict):
         bad = {k: v for k, v in r.items() if not ok(v)}
         if bad:
-            raise ClaimDefinitionError(where, "resolution", f"{bad}: each value is a relative δ in (0, 1) or a "
-                                       "sentence saying why the value is not resolved")
+            raise ClaimDefinitionError(where, "resolution", f"{bad}: each value is a relative δ in (0, 1), "
+                                       "{'minus': δ} / {'plus': δ} for one side, or a sentence saying why the "
+                                       "value is not resolved")
     elif not ok(r) or isinstance(r, str):
         raise ClaimDefinitionError(where, "resolution", f"{r!r}: a relative δ in (0, 1), or a dict per key")
 

@@ -1,8 +1,17 @@
-"""theorycheck list | run | fuzz | report | show."""
+"""theorycheck list | run | fuzz | report | show.
+
+Claim modules are user code: they are imported and run only in worker
+processes, so nothing a claim does (raise, exit, crash, hang, change global
+state) reaches this process.  Every problem the user can fix is one line on
+stderr (no traceback; ``--debug`` shows them) and a non-zero exit status:
+2 for bad arguments, 1 when a claim is not as expected or a file is
+malformed, 130 after Ctrl-C (finished results are kept)."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,8 +22,6 @@ from rich.table import Table
 
 from . import __version__
 from . import results as res
-from .discovery import claim_files, discover
-from .profiles import PROFILES
 
 VERDICT_STYLE = {"confirmed": "green", "refuted": "red", "inconclusive": "yellow", "error": "magenta"}
 
@@ -23,8 +30,16 @@ class UsageError(Exception):
     """Bad arguments: one line on stderr, exit status 2."""
 
 
+class FileProblem(Exception):
+    """A malformed or unreadable input file: one line on stderr, exit status 1."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="theorycheck", description=__doc__)
+    p = argparse.ArgumentParser(prog="theorycheck", description=__doc__.split("\n\n")[0])
     p.add_argument("--version", action="version", version=f"theorycheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -33,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--only", help="glob or substring on claim ids")
 
     for name, helptext in (("run", "run claims (deterministic), write results.json and index.html"),
-                           ("fuzz", "like run, but replays the example database first and searches harder")):
+                           ("fuzz", "like run, but replays stored counterexamples first and searches harder")):
         r = sub.add_parser(name, help=helptext)
         r.add_argument("paths", nargs="*", default=["claims"])
         r.add_argument("--profile", default="quick", help="quick | full | gpu (default quick)")
@@ -42,45 +57,89 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--dtype", default="float64", choices=["float64", "float32"])
         r.add_argument("--only", help="glob or substring on claim ids")
         r.add_argument("--out", default="reports/latest", help="output folder (default reports/latest)")
-        r.add_argument("--jobs", type=int, default=1, help="claims run in parallel worker processes")
-        r.add_argument("--examples", type=int, help="override the profile's number of examples")
-        r.add_argument("--no-db", action="store_true", help="do not touch .theorycheck/hypothesis")
+        r.add_argument("--jobs", type=int, default=None,
+                       help="claims run at once, each in its own worker (default: the number of CPUs)")
+        r.add_argument("--executor", default="local", help="local (default) | inline (no isolation) | ray")
+        r.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else local)")
+        r.add_argument("--sweep", type=int, help="override the profile's number of space-filling draws")
+        r.add_argument("--search", type=int, help="override the profile's number of hypothesis draws")
+        r.add_argument("--examples", type=int, dest="sweep_alias", help=argparse.SUPPRESS)
+        r.add_argument("--budget", type=float, help="soft time budget per claim in seconds (default: profile's)")
+        r.add_argument("--timeout", type=float, help="hard timeout per claim in seconds (default: budget × 3 + 60)")
+        r.add_argument("--no-db", action="store_true", help="neither read nor write .theorycheck/failures.json")
+        r.add_argument("--debug", action="store_true", help="print claim-code tracebacks")
 
     rp = sub.add_parser("report", help="regenerate the HTML report from a results file")
     rp.add_argument("results")
     rp.add_argument("-o", "--output", help="HTML file (default: index.html beside the results)")
 
-    sh = sub.add_parser("show", help="show one claim: its definition, or its latest result")
+    sh = sub.add_parser("show", help="show one claim: its definition, and its latest result")
     sh.add_argument("id")
     sh.add_argument("paths", nargs="*", default=["claims"])
     sh.add_argument("--results", default="reports/latest/results.json")
     return p
 
 
-def _load_claims(paths, only):
+# ---- helpers -----------------------------------------------------------------------------
+
+def _discover(paths, only):
+    from .discovery import claim_files, discover_isolated
     try:
         claim_files(paths)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
-    return discover(paths, only)
+    return discover_isolated(paths, only)
 
 
-def cmd_list(args, out: Console) -> int:
-    claims, failures = _load_claims(args.paths, args.only)
-    table = Table("id", "title", "source", "mutants", "breaks")
+def _writable_dir(path: Path, flag: str) -> None:
+    """Fail before any claim runs when the output folder cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".theorycheck-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _writable_file(path: Path, flag: str) -> None:
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give a file name (e.g. {path / 'index.html'})")
+    _writable_dir(path.parent if str(path.parent) else Path("."), f"{flag} {path}: folder")
+
+
+def _load_results(path: str) -> dict:
+    try:
+        return res.load(path)
+    except res.ResultsError as exc:
+        raise FileProblem(str(exc)) from None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
+
+
+# ---- commands ----------------------------------------------------------------------------
+
+def cmd_list(args, out: Console, err: Console) -> int:
+    claims, failures = _discover(args.paths, args.only)
+    table = Table("id", "title", "source", "mutants", "breaks", "regimes", "expected")
     for c in claims:
-        table.add_row(c.id, c.title, f"{c.source.authors} {c.source.year} ({c.source.seed})",
-                      str(len(c.mutants)), str(len(c.breaks)))
+        s = c["source"]
+        table.add_row(c["id"], c["title"], f"{s.get('authors')} {s.get('year')} ({s.get('abstracts')})",
+                      str(len(c["mutants"])), str(len(c["breaks"])), str(len(c["regimes"])), c["expected"])
     out.print(table)
     for f in failures:
-        out.print(f"[red]load error[/red] {f.error}", markup=True, highlight=False)
+        err.print(f"load error: {f.error}", markup=False, highlight=False)
     return 1 if failures else 0
 
 
-def cmd_run(args, out: Console, err: Console) -> int:
-    from .report import write_html
-    from .runner import RunOptions, run_claims
-    from .sim.context import device_name, resolve_device
+def _options(args):
+    from .profiles import PROFILES
+    from .runner import RunOptions
+    from .sim.context import resolve_device
 
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
@@ -88,114 +147,213 @@ def cmd_run(args, out: Console, err: Console) -> int:
         device = resolve_device(args.device)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.jobs < 1 or (args.examples is not None and args.examples < 1):
-        raise UsageError("--jobs and --examples must be positive")
-    claims, failures = _load_claims(args.paths, args.only)
+    sweep = args.sweep if args.sweep is not None else args.sweep_alias
+    for flag, v in (("--jobs", args.jobs), ("--sweep", sweep), ("--budget", args.budget),
+                    ("--timeout", args.timeout)):
+        if v is not None and v <= 0:
+            raise UsageError(f"{flag} must be positive")
+    if args.search is not None and args.search < 0:
+        raise UsageError("--search must be 0 or more")
+    if args.executor not in ("local", "inline", "ray"):
+        raise UsageError(f"unknown executor {args.executor!r} (choose local, inline or ray)")
+    jobs = args.jobs or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+                            (os.cpu_count() or 1))
+    return RunOptions(profile=args.profile, seed=args.seed, device=device, dtype=args.dtype,
+                      replay=args.command == "fuzz", search=args.search, sweep=sweep, budget_s=args.budget,
+                      timeout_s=args.timeout, jobs=jobs,
+                      failures_path=None if args.no_db else ".theorycheck/failures.json")
+
+
+def cmd_run(args, out: Console, err: Console) -> int:
+    from . import failures as store
+    from .executors import get_executor
+    from .report import write_html
+    from .runner import assemble
+    from .sim.context import device_name
+
+    options = _options(args)
+    outdir = Path(args.out)
+    _writable_dir(outdir, "--out")
+    if args.executor == "ray":
+        from .executors.ray import check_available
+        try:
+            check_available()
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
+    claims, failures = _discover(args.paths, args.only)
     if not claims and not failures:
         where = " ".join(args.paths) + (f" matching {args.only!r}" if args.only else "")
         raise UsageError(f"no claims found under {where}")
-    options = RunOptions(profile=args.profile, seed=args.seed, device=device, dtype=args.dtype,
-                         database_dir=None if args.no_db else ".theorycheck/hypothesis",
-                         replay=args.command == "fuzz", examples=args.examples, jobs=args.jobs)
-    outdir = Path(args.out)
     results_path, html_path = outdir / "results.json", outdir / "index.html"
     load_errors = [{"path": f.path, "error": f.error} for f in failures]
     for f in failures:
-        err.print(f"[red]load error[/red] {f.error}", markup=True, highlight=False)
+        err.print(f"load error: {f.error}", markup=False, highlight=False)
+    stored = store.load(options.failures_path) if options.replay else {}
+    tasks = [{"path": c["path"], "id": c["id"], "title": c["title"], "expected": c["expected"],
+              "replay": stored.get(c["id"], [])} for c in claims]
     records: list[dict] = []
     started = time.monotonic()
 
     def document(complete: bool) -> dict:
-        return res.build(records, profile=args.profile, seed=args.seed, device=device,
-                         device_label=device_name(device), dtype=args.dtype, paths=list(args.paths),
-                         load_errors=load_errors, duration_s=time.monotonic() - started, complete=complete)
+        return res.build(records, profile=args.profile, seed=args.seed, device=options.device,
+                         device_label=device_name(options.device), dtype=args.dtype, paths=list(args.paths),
+                         load_errors=load_errors, duration_s=time.monotonic() - started, complete=complete,
+                         executor=args.executor, jobs=options.jobs)
 
+    executor_kw = {"address": args.address} if args.executor == "ray" else {}
+    executor = get_executor(args.executor, options, **executor_kw)
+    interrupted = False
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[now]}"), console=err, transient=False) as bar:
-        task = bar.add_task("claims", total=len(claims), now="")
+        task = bar.add_task("claims", total=len(tasks), now="")
 
-        def on_start(cid, what):
+        def on_progress(cid, what):
             bar.update(task, now=f"{cid}: {what}")
 
-        def on_done(record):
+        def on_record(record):
             records.append(record)
             res.save_atomic(results_path, document(complete=False))  # no lost results
+            if record.get("counterexample") and options.failures_path:
+                store.add(options.failures_path, record["id"], record["counterexample"]["params"])
             bar.advance(task)
             bar.update(task, now=f"{record['id']}: {record['verdict']}")
 
-        run_claims(claims, options, on_start, on_done)
-    data = document(complete=True)
+        try:
+            executor.run(tasks, lambda data: assemble(data, options), on_progress, on_record)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            close = getattr(executor, "close", None)
+            if close:
+                close()
+    data = document(complete=not interrupted)
     res.save_atomic(results_path, data)
-    write_html(data, html_path)
-    _summary(data, out)
-    out.print(f"results: {results_path}\nreport:  {html_path}", highlight=False)
-    return 0 if res.all_good(data) else 1
+    if interrupted:
+        err.print(f"theorycheck: interrupted; {len(records)} finished claim(s) kept in {results_path}",
+                  markup=False, highlight=False)
+        return 130
+    html_ok = _write_report(data, html_path, err)
+    _summary(data, out, debug=args.debug, err=err)
+    out.print(f"results: {results_path}\nreport:  {html_path if html_ok else '(not written)'}", highlight=False)
+    return 0 if res.all_good(data) and html_ok else 1
 
 
-def _summary(data: dict, out: Console) -> None:
-    table = Table("claim", "verdict", "examples", "mutants refuted", "breaks detected", "s")
+def _write_report(data: dict, path: Path, err: Console) -> bool:
+    from .report import write_html
+    try:
+        write_html(data, path)
+        return True
+    except Exception as exc:  # the results file is already safe on disk
+        err.print(f"theorycheck: the HTML report could not be written ({type(exc).__name__}: {exc}); "
+                  "results.json is kept", markup=False, highlight=False)
+        return False
+
+
+def _resolution_cell(c: dict) -> str:
+    from .phases.resolution import fmt
+    rs = [r for r in (c.get("resolution") or {}).values() if isinstance(r, dict) and r.get("met") is not None]
+    if not rs:
+        return "—"
+    worst = None
+    for r in rs:
+        if r["kind"] not in ("relative", "absolute"):
+            continue
+        for side in r["sides"]:
+            v = r.get(side)
+            v = 1.0 if v is None else v
+            worst = v if worst is None else max(worst, v)
+    mark = "" if all(r["met"] for r in rs) else " (weak)"
+    return (fmt(worst) if worst is not None and worst < 1.0 else "> 10 %" if worst else "exact") + mark
+
+
+def _summary(data: dict, out: Console, debug: bool = False, err: Console | None = None) -> None:
+    table = Table("claim", "verdict", "draws", "resolution", "regimes", "mutants", "breaks", "s")
     for c in data["claims"]:
         style = VERDICT_STYLE.get(c["verdict"], "")
+        verdict = c["verdict"] + (" (expected)" if c.get("expected") == "refuted" and c["verdict"] == "refuted"
+                                  else "")
         mut = sum(m["verdict"] == "refuted" for m in c["mutants"])
         brk = sum(b["verdict"] == "detected" for b in c["breaks"])
-        table.add_row(c["id"], f"[{style}]{c['verdict']}[/{style}]", str(c["examples"]),
-                      f"{mut}/{len(c['mutants'])}", f"{brk}/{len(c['breaks'])}", f"{c['duration_s']:.1f}")
+        regimes = c.get("regimes") or {}
+        reg = f"{sum(r.get('covered', False) for r in regimes.values())}/{len(regimes)}" if regimes else "—"
+        table.add_row(c["id"], f"[{style}]{verdict}[/{style}]", f"{c.get('decided', 0)}/{c['examples']}",
+                      _resolution_cell(c), reg, f"{mut}/{len(c['mutants'])}", f"{brk}/{len(c['breaks'])}",
+                      f"{c['duration_s']:.1f}" if isinstance(c["duration_s"], (int, float)) else "—")
     out.print(table)
     for c in data["claims"]:
-        if c["verdict"] != "confirmed":
-            out.print(f"{c['id']}: {c['verdict']}: {c['reason'].splitlines()[0] if c['reason'] else ''}",
+        if not res.as_expected(c):
+            out.print(f"{c['id']}: {c['verdict']}: {_first_line(c['reason'])}", highlight=False, markup=False)
+            if debug and c.get("error_trace") and err is not None:
+                err.print(c["error_trace"], markup=False, highlight=False)
+        ce = c.get("counterexample")
+        if ce:
+            out.print(f"  counterexample {json.dumps(ce['params'])} (seed {ce['seed']}, found by {ce.get('source')})",
                       highlight=False, markup=False)
-        if c.get("counterexample"):
-            ce = c["counterexample"]
-            out.print(f"  counterexample {json.dumps(ce['params'])}", highlight=False, markup=False)
             for chk in ce["checks"]:
                 if chk["passed"] is False:
                     out.print(f"    {chk['name']}: theory {chk['theory']} vs observed {chk['observed']}",
                               highlight=False, markup=False)
+    n = len(data["claims"])
+    good = sum(res.as_expected(c) for c in data["claims"])
+    decided = [c.get("decided", 0) for c in data["claims"]]
+    out.print(f"{good}/{n} claims as expected; draws decided per claim: min {min(decided) if decided else 0}, "
+              f"median {sorted(decided)[len(decided) // 2] if decided else 0}; wall time {data['duration_s']:.0f} s",
+              highlight=False, markup=False)
 
 
-def cmd_report(args, out: Console) -> int:
-    from .report import write_html
-    try:
-        data = res.load(args.results)
-    except res.ResultsError as exc:
-        raise UsageError(str(exc)) from None
+def cmd_report(args, out: Console, err: Console) -> int:
+    data = _load_results(args.results)
     target = Path(args.output) if args.output else Path(args.results).with_name("index.html")
-    write_html(data, target)
+    _writable_file(target, "-o")
+    if not _write_report(data, target, err):
+        return 1
     out.print(f"report: {target}", highlight=False)
     return 0
 
 
-def cmd_show(args, out: Console) -> int:
-    claims, failures = _load_claims(args.paths, None)
-    match = [c for c in claims if c.id == args.id]
+def cmd_show(args, out: Console, err: Console) -> int:
+    claims, failures = _discover(args.paths, None)
+    match = [c for c in claims if c["id"] == args.id]
     if not match:
         raise UsageError(f"no claim {args.id!r} under {' '.join(args.paths)}")
     c = match[0]
-    out.print(f"[bold]{c.id}[/bold] — {c.title}")
-    out.print(c.statement, highlight=False, markup=False)
-    out.print(f"source: {c.source.paper} ({c.source.authors}, {c.source.year}; {c.source.seed})", markup=False)
-    out.print(f"module: {c.module_path}", markup=False)
-    if c.math is not None:
-        out.print(f"math: {c.math_expr()}", markup=False)
-    out.print("assumptions:", json.dumps(c.assumptions.describe(), indent=1), markup=False)
-    out.print("checks: " + ", ".join(ch.name for ch in c.checks), markup=False)
-    out.print("mutants: " + ", ".join(m.name for m in c.mutants), markup=False)
-    out.print("breaks: " + ", ".join(b.name for b in c.breaks), markup=False)
+    s = c["source"]
+    out.print(f"[bold]{c['id']}[/bold] — {c['title']}")
+    out.print(c["statement"], highlight=False, markup=False)
+    out.print(f"source: {s.get('paper')} ({s.get('authors')}, {s.get('year')}; {s.get('abstracts')})", markup=False)
+    if s.get("note"):
+        out.print(f"note: {s['note']}", markup=False, highlight=False)
+    out.print(f"module: {c['module']}", markup=False)
+    if c.get("math"):
+        out.print(f"math: {c['math']['text']}", markup=False)
+    out.print("assumptions:", json.dumps(c["assumptions"], indent=1, ensure_ascii=False), markup=False)
+    out.print("checks: " + ", ".join(ch["name"] for ch in c["checks"]), markup=False)
+    out.print("mutants: " + ", ".join(m["name"] for m in c["mutants"]), markup=False)
+    out.print("breaks: " + ", ".join(f"{b['name']} (expect: {', '.join(b['expect']) or 'any check'})"
+                                     for b in c["breaks"]), markup=False)
+    if c["regimes"]:
+        out.print("regimes: " + ", ".join(f"{k}: {v}" for k, v in c["regimes"].items()), markup=False)
     path = Path(args.results)
     if path.exists():
-        try:
-            data = res.load(path)
-        except res.ResultsError:
-            data = {"claims": []}
+        data = _load_results(str(path))
         for r in data["claims"]:
-            if r["id"] == c.id:
+            if r["id"] == c["id"]:
                 out.print(f"latest result ({path}): {r['verdict']} — {r['reason']}", markup=False)
                 for m in r["mutants"]:
                     out.print(f"  mutant {m['name']}: {m['verdict']}", markup=False)
                 for b in r["breaks"]:
                     out.print(f"  break {b['name']}: {b['verdict']}", markup=False)
+                for k, v in (r.get("resolution") or {}).items():
+                    out.print(f"  resolution {k}: − {v.get('minus')} / + {v.get('plus')} (promised {v.get('promised')})",
+                              markup=False)
     return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "fuzz": cmd_run, "report": cmd_report, "show": cmd_show}
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,18 +365,19 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one line
         return int(exc.code or 0) if exc.code in (0, None) else 2
     try:
-        if args.command == "list":
-            return cmd_list(args, out)
-        if args.command in ("run", "fuzz"):
-            return cmd_run(args, out, err)
-        if args.command == "report":
-            return cmd_report(args, out)
-        return cmd_show(args, out)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use)
+        pass
+    try:
+        return COMMANDS[args.command](args, out, err)
     except UsageError as exc:
         print(f"theorycheck: error: {exc}", file=sys.stderr)
         return 2
+    except FileProblem as exc:
+        print(f"theorycheck: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("theorycheck: interrupted; results written so far are kept", file=sys.stderr)
+        print("theorycheck: interrupted", file=sys.stderr)
         return 130
 
 

@@ -96,7 +96,7 @@ def discover(paths: list[str | Path], only: str | None = None) -> tuple[list[Cla
         except ClaimDefinitionError as exc:
             failures.append(LoadFailure(str(f), str(exc)))
             continue
-        if only and not fnmatch.fnmatch(c.id, only) and only not in c.id:
+        if not _matches(c.id, only):
             continue
         claims.append(c)
     seen: dict[str, str] = {}
@@ -108,3 +108,33 @@ def discover(paths: list[str | Path], only: str | None = None) -> tuple[list[Cla
     dup = {f.id for f in failures if f.id}
     claims = [c for c in claims if c.id not in dup]
     return sorted(claims, key=lambda c: c.id), failures
+
+
+def _matches(claim_id: str, only: str | None) -> bool:
+    return not only or fnmatch.fnmatch(claim_id, only) or only in claim_id
+
+
+def discover_isolated(paths: list[str | Path], only: str | None = None) -> tuple[list[dict], list[LoadFailure]]:
+    """Like :func:`discover`, but every module is imported in a worker process:
+    a module that exits, crashes or changes global state at import cannot
+    touch this process.  Returns each claim's plain description (``meta``
+    plus ``path``) and the load failures."""
+    from .executors.local import discover_files
+
+    metas: list[dict] = []
+    failures: list[LoadFailure] = []
+    for path, (kind, payload) in discover_files([str(f) for f in claim_files(paths)]):
+        if kind == "claim":
+            if _matches(payload["id"], only):
+                metas.append(payload)
+        else:
+            failures.append(LoadFailure(str(path), payload))
+    seen: dict[str, str] = {}
+    dup = set()
+    for m in sorted(metas, key=lambda m: m["path"]):
+        if m["id"] in seen:
+            failures.append(LoadFailure(m["path"], f"{m['path']}: field 'id': {m['id']!r} also defined in "
+                                                   f"{seen[m['id']]}", m["id"]))
+            dup.add(m["id"])
+        seen.setdefault(m["id"], m["path"])
+    return sorted([m for m in metas if m["id"] not in dup], key=lambda m: m["id"]), failures

@@ -2,9 +2,12 @@
 
 ``pytest claims/`` collects every claim module (a ``.py`` file under a folder
 named ``claims`` that defines a Claim) as one item for the claim, one per
-mutant and one per assumption break.  A claim is run once per session,
-however many of its items are selected.  Options: ``--tc-profile``,
-``--tc-device``, ``--tc-seed``, ``--tc-examples``.  Disable with ``-p no:theorycheck``.
+mutant and one per assumption break.  Claim modules are imported and run
+only in isolated worker processes (as ``theorycheck run`` does), so a claim
+that exits, crashes or changes global state cannot break the test session.
+A claim is run once per session, however many of its items are selected.
+Options: ``--tc-profile``, ``--tc-device``, ``--tc-seed``, ``--tc-sweep``,
+``--tc-search``.  Disable with ``-p no:theorycheck``.
 """
 from __future__ import annotations
 
@@ -12,9 +15,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from .claim import ClaimDefinitionError
-from .discovery import load_claim
 
 _RECORDS = pytest.StashKey[dict]()
 
@@ -24,7 +24,8 @@ def pytest_addoption(parser):
     group.addoption("--tc-profile", default="quick", help="theorycheck profile: quick | full | gpu")
     group.addoption("--tc-device", default="auto", help="auto | cpu | cuda")
     group.addoption("--tc-seed", type=int, default=0, help="global seed of the claim runs")
-    group.addoption("--tc-examples", type=int, default=None, help="override the profile's examples")
+    group.addoption("--tc-sweep", type=int, default=None, help="override the profile's sweep draws")
+    group.addoption("--tc-search", type=int, default=None, help="override the profile's hypothesis draws")
 
 
 def pytest_configure(config):
@@ -51,16 +52,17 @@ def pytest_collect_file(file_path: Path, parent):
 
 class ClaimModule(pytest.File):
     def collect(self):
-        try:
-            claim = load_claim(self.path)
-        except ClaimDefinitionError as exc:
-            yield LoadErrorItem.from_parent(self, name="load", message=str(exc))
+        from .executors.local import discover_files
+        [(_, (kind, payload))] = discover_files([str(self.path)])
+        if kind != "claim":
+            yield LoadErrorItem.from_parent(self, name="load", message=payload)
             return
-        yield ClaimItem.from_parent(self, name=claim.id, claim=claim, part=("claim", None))
-        for kind, entries in (("mutant", claim.mutants), ("break", claim.breaks)):
+        meta = payload
+        yield ClaimItem.from_parent(self, name=meta["id"], meta=meta, part=("claim", None))
+        for kind, entries in (("mutant", meta["mutants"]), ("break", meta["breaks"])):
             for e in entries:
-                yield ClaimItem.from_parent(self, name=f"{claim.id}[{kind}: {e.name}]", claim=claim,
-                                            part=(kind, e.name))
+                yield ClaimItem.from_parent(self, name=f"{meta['id']}[{kind}: {e['name']}]", meta=meta,
+                                            part=(kind, e["name"]))
 
 
 class LoadErrorItem(pytest.Item):
@@ -83,35 +85,41 @@ class ClaimItemFailure(Exception):
 
 
 class ClaimItem(pytest.Item):
-    def __init__(self, *, claim, part, **kw):
+    def __init__(self, *, meta, part, **kw):
         super().__init__(**kw)
-        self.claim, self.part = claim, part
-        self.add_marker(pytest.mark.claim(claim.id))
+        self.meta, self.part = meta, part
+        self.add_marker(pytest.mark.claim(meta["id"]))
 
     def _record(self) -> dict:
-        from .runner import RunOptions, safe_run_claim
+        from .api import run_file
+        from .runner import RunOptions
         from .sim.context import resolve_device
 
         records = self.config.stash[_RECORDS]
-        if self.claim.id not in records:
+        cid = self.meta["id"]
+        if cid not in records:
             opt = self.config.getoption
             options = RunOptions(profile=opt("--tc-profile"), seed=opt("--tc-seed"),
-                                 device=resolve_device(opt("--tc-device")), examples=opt("--tc-examples"),
-                                 database_dir=str(Path(self.config.rootpath) / ".theorycheck" / "hypothesis"))
-            records[self.claim.id] = safe_run_claim(self.claim, options)
-        return records[self.claim.id]
+                                 device=resolve_device(opt("--tc-device")), sweep=opt("--tc-sweep"),
+                                 search=opt("--tc-search"), failures_path=None)
+            records[cid] = run_file(self.meta["path"], options)
+        return records[cid]
 
     def runtest(self):
+        from .results import as_expected
         record = self._record()
         kind, name = self.part
         if kind == "claim":
-            if record["verdict"] != "confirmed":
+            if not as_expected(record):
                 raise ClaimItemFailure(_explain_claim(record))
             return
         entries = record["mutants"] if kind == "mutant" else record["breaks"]
         wanted = "refuted" if kind == "mutant" else "detected"
-        entry = next(e for e in entries if e["name"] == name)
-        if entry["verdict"] != wanted:
+        entry = next((e for e in entries if e["name"] == name), None)
+        if entry is None:
+            raise ClaimItemFailure(f"{kind} {name!r} of {record['id']}: not run ({record['verdict']}: "
+                                   f"{record['reason'].splitlines()[0] if record['reason'] else ''})")
+        if entry["verdict"] != wanted and record.get("expected", "confirmed") == "confirmed":
             raise ClaimItemFailure(
                 f"{kind} {name!r} of {record['id']}: {entry['verdict']} (wanted {wanted})\n"
                 f"  {entry.get('description', '')}\n  {entry.get('reason', '')}")
@@ -126,10 +134,12 @@ class ClaimItem(pytest.Item):
 
 
 def _explain_claim(record: dict) -> str:
-    lines = [f"{record['id']}: {record['verdict']} — {record['reason']}"]
+    expected = record.get("expected", "confirmed")
+    lines = [f"{record['id']}: {record['verdict']} (expected {expected}) — {record['reason']}"]
     ce = record.get("counterexample")
     if ce:
-        lines.append(f"minimal counterexample: {json.dumps(ce['params'])} (seed {ce['seed']})")
+        lines.append(f"minimal counterexample: {json.dumps(ce['params'])} (seed {ce['seed']}, "
+                     f"found by {ce.get('source')})")
         for chk in ce["checks"]:
             mark = "FAIL" if chk["passed"] is False else "ok  "
             lines.append(f"  {mark} {chk['name']}: theory {chk['theory']} | observed {chk['observed']} | "

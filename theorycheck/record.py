@@ -1,19 +1,27 @@
-"""Turn what a claim run learned into its record in the results file:
-per-check summaries, the counterexample, the showcase prediction, plot data."""
+"""A claim's record in the results file (schema 2, documented in the README):
+its identity (``meta_of``, built in the worker from the claim definition),
+the showcase prediction and plots, and — in the parent, from the worker's
+plain data — the verdict, the evidence per source and per check, mutants,
+breaks, resolution and regime coverage."""
 from __future__ import annotations
 
+import os
+from collections import Counter
 from typing import Any
 
 from .claim import Claim, Plot
 from .results import to_jsonable
-from .verdict import FAIL, PASS, ExampleOutcome
+from .verdict import ERROR, FAIL, INCONCLUSIVE, PASS, ExampleOutcome
 
-MAX_DRAWS_KEPT = 200
+MAX_DRAWS_KEPT = 256
 
 
 def math_of(claim: Claim) -> dict | None:
     """The statement's sympy expression as text, LaTeX and presentation MathML."""
-    expr = claim.math_expr()
+    try:
+        expr = claim.math_expr()
+    except Exception as exc:  # claim code: a broken expression must not cost the run
+        return {"text": f"(math could not be built: {type(exc).__name__})", "latex": "", "mathml": None}
     if expr is None:
         return None
     import sympy
@@ -21,46 +29,38 @@ def math_of(claim: Claim) -> dict | None:
         mathml = sympy.mathml(expr, printer="presentation")
     except Exception:
         mathml = None
-    return {"text": sympy.sstr(expr), "latex": sympy.latex(expr), "mathml": mathml}
+    try:
+        return {"text": sympy.sstr(expr), "latex": sympy.latex(expr), "mathml": mathml}
+    except Exception:
+        return {"text": str(expr), "latex": "", "mathml": mathml}
 
 
-def evidence_rows(outcome: ExampleOutcome) -> list[dict]:
-    return [{"name": e.name, "passed": e.passed, "margin": e.margin, "theory": e.theory,
-             "observed": e.observed, "tolerance": e.tolerance, "detail": e.detail}
-            for e in outcome.evidence]
+def relative_module(path: str) -> str:
+    """A module path relative to the working directory when it lies inside it."""
+    if not path:
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
-def example_record(outcome: ExampleOutcome | None) -> dict | None:
-    if outcome is None:
-        return None
-    return to_jsonable({"params": outcome.params, "seed": outcome.seed, "status": outcome.status,
-                        "reason": outcome.reason, "checks": evidence_rows(outcome)})
-
-
-def check_summaries(claim: Claim, outcomes: list[ExampleOutcome]) -> list[dict]:
-    rows = []
-    for check in claim.checks:
-        ev = [e for o in outcomes for e in o.evidence if e.name == check.name]
-        decided = [e for e in ev if e.passed is not None]
-        margins = [e.margin for e in decided]
-        rows.append({"name": check.name, "description": check.description,
-                     "passed": bool(decided) and all(e.passed for e in decided),
-                     "worst_margin": min(margins) if margins else None,
-                     "examples": len(ev), "failures": sum(e.passed is False for e in ev),
-                     "inconclusive": sum(e.passed is None for e in ev)})
-    return to_jsonable(rows)
-
-
-def showcase(outcomes: list[ExampleOutcome], failure: ExampleOutcome | None) -> ExampleOutcome | None:
-    """The example the report draws: the counterexample if any, else the
-    passing example with the worst margin (the tightest agreement shown)."""
-    if failure is not None and failure.observation is not None:
-        return failure
-    passing = [o for o in outcomes if o.status == PASS and o.observation is not None]
-    if not passing:
-        withobs = [o for o in outcomes if o.observation is not None]
-        return withobs[0] if withobs else None
-    return min(passing, key=lambda o: (o.worst_margin if o.worst_margin == o.worst_margin else 1e300))
+def meta_of(claim: Claim) -> dict:
+    """What the record says about the claim definition (plain data)."""
+    return to_jsonable({
+        "id": claim.id, "family": claim.family, "title": claim.title, "statement": claim.statement,
+        "math": math_of(claim), "source": claim.source.as_dict(), "notion": claim.notion, "notes": claim.notes,
+        "module": relative_module(claim.module_path), "assumptions": claim.assumptions.describe(),
+        "kind": claim.kind, "expected": claim.expected, "rescue": claim.rescue,
+        "regimes": dict(claim.regimes), "resolution_declared": claim.resolution,
+        "draws_declared": claim.draws, "draws_note": claim.draws_note,
+        "inconclusive_fraction": claim.inconclusive_fraction,
+        "checks": [{"name": c.name, "description": c.description} for c in claim.checks],
+        "mutants": [{"name": m.name, "description": m.description} for m in claim.mutants],
+        "breaks": [{"name": b.name, "description": b.description, "expect": list(b.expect)} for b in claim.breaks],
+        "plots": plots_decl(claim),
+    })
 
 
 def prediction_record(example: ExampleOutcome | None) -> dict | None:
@@ -92,33 +92,119 @@ def _resolve(ref: Any, o: ExampleOutcome):
     return source[key]
 
 
-def plot_record(plot: Plot, example: ExampleOutcome | None, outcomes: list[ExampleOutcome]) -> dict:
-    rec: dict[str, Any] = {"title": plot.title, "xlabel": plot.xlabel, "ylabel": plot.ylabel,
-                           "xlog": plot.xlog, "ylog": plot.ylog, "over": plot.over, "series": []}
+def _plot_head(plot: Plot) -> dict:
+    return {"title": plot.title, "xlabel": plot.xlabel, "ylabel": plot.ylabel, "xlog": plot.xlog,
+            "ylog": plot.ylog, "over": plot.over, "series": []}
+
+
+def plot_record(plot: Plot, example: ExampleOutcome | None) -> dict:
+    """A plot drawn from one showcase example (arrays of that draw)."""
+    out = _plot_head(plot)
     try:
+        if example is None or example.observation is None:
+            raise ValueError("no example with an observation to draw")
         for s in plot.series:
-            if plot.over == "example":
-                if example is None:
-                    raise ValueError("no example with an observation to draw")
-                x, y = _resolve(s.x, example), _resolve(s.y, example)
-            else:
-                pts = [o for o in outcomes if o.observation is not None and o.prediction is not None]
-                x = None if s.x is None else [_resolve(s.x, o) for o in pts]
-                y = None if s.y is None else [_resolve(s.y, o) for o in pts]
-            rec["series"].append({"label": s.label, "role": s.role, "style": s.style,
+            x, y = _resolve(s.x, example), _resolve(s.y, example)
+            out["series"].append({"label": s.label, "role": s.role, "style": s.style,
                                   "x": to_jsonable(x), "y": to_jsonable(y)})
-    except Exception as exc:  # a plot must never cost the verdict
-        rec["error"] = f"{type(exc).__name__}: {exc}"
-    return rec
+    except Exception as exc:  # claim code or a missing value: a plot never costs the verdict
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return to_jsonable(out)
 
 
-def draws_record(outcomes: list[ExampleOutcome]) -> list[dict]:
-    """A compact per-draw log (params, status, worst margin), capped in size."""
-    return to_jsonable([{"params": o.params, "status": o.status, "worst_margin": o.worst_margin,
-                         "reason": o.reason[:300]} for o in outcomes[:MAX_DRAWS_KEPT]])
+def examples_plot_record(plot: Plot | dict, index: int, draws: list[dict]) -> dict:
+    """A plot with one point per decided draw (``over="examples"``), from the
+    points each draw recorded in its worker."""
+    head = plot if isinstance(plot, dict) else _plot_head(plot)
+    out = {**head, "series": []}
+    pts = [d for d in draws if d["status"] in (PASS, FAIL) and d.get("points")]
+    for si, s in enumerate(head["series_decl"]):
+        key = f"{index}.{si}"
+        xs = [d["points"].get(key, [None, None])[0] for d in pts]
+        ys = [d["points"].get(key, [None, None])[1] for d in pts]
+        out["series"].append({"label": s["label"], "role": s["role"], "style": s["style"],
+                              "x": None if all(x is None for x in xs) else xs,
+                              "y": None if all(y is None for y in ys) else ys})
+    out.pop("series_decl", None)
+    return to_jsonable(out)
 
 
-def counterexample_record(failure: ExampleOutcome | None) -> dict | None:
-    if failure is None or failure.status != FAIL:
+def plots_decl(claim: Claim) -> list[dict]:
+    return [{**_plot_head(p), "series_decl": [{"label": s.label, "role": s.role, "style": s.style}
+                                               for s in p.series]} for p in claim.plots]
+
+
+def check_summaries(meta: dict, draws: list[dict]) -> list[dict]:
+    rows = []
+    for check in meta["checks"]:
+        ev = [c for d in draws for c in d["checks"] if c["name"] == check["name"]]
+        decided = [c for c in ev if c["passed"] is not None]
+        margins = [c["margin"] for c in decided if isinstance(c["margin"], (int, float))]
+        rows.append({"name": check["name"], "description": check["description"],
+                     "passed": bool(decided) and all(c["passed"] for c in decided),
+                     "worst_margin": min(margins) if margins else None,
+                     "examples": len(ev), "failures": sum(c["passed"] is False for c in ev),
+                     "inconclusive": sum(c["passed"] is None for c in ev)})
+    return to_jsonable(rows)
+
+
+def counterexample_record(ce: dict | None) -> dict | None:
+    if not ce:
         return None
-    return example_record(failure)
+    return to_jsonable({"params": ce["params"], "seed": ce["seed"], "source": ce.get("found_by", ce["source"]),
+                        "status": ce["status"], "reason": ce["reason"], "checks": ce["checks"]})
+
+
+def draws_record(draws: list[dict]) -> list[dict]:
+    """A compact per-draw log (params, source, status, share of tolerance used), capped in size."""
+    return to_jsonable([{"params": d["params"], "source": d["source"], "status": d["status"],
+                         "used": d["used"], "reason": (d["category"] or d["reason"])[:200]}
+                        for d in draws[:MAX_DRAWS_KEPT]])
+
+
+def claim_record(meta: dict, data: dict, *, verdict: str, reason: str, counts: Counter, by_source: dict,
+                 reasons: Counter, mutants: list, breaks: list, resolution: dict, coverage: dict,
+                 planned: int) -> dict:
+    draws = data["draws"]
+    errors = [d for d in draws if d["status"] == ERROR]
+    show = data.get("showcase") or {}
+    plots_out, example_plots = [], iter(show.get("plots", []))
+    for i, p in enumerate(meta.get("plots", [])):
+        plots_out.append(next(example_plots, None) if p["over"] == "example" else examples_plot_record(p, i, draws))
+    return to_jsonable({
+        "id": meta["id"], "family": meta["family"], "title": meta["title"], "statement": meta["statement"],
+        "math": meta["math"], "source": meta["source"], "notion": meta["notion"], "notes": meta["notes"],
+        "module": meta["module"], "assumptions": meta["assumptions"], "kind": meta["kind"],
+        "expected": meta["expected"], "rescue": meta["rescue"],
+        "verdict": verdict, "reason": reason, "as_expected": verdict == meta["expected"],
+        "examples": len(draws), "decided": counts[PASS] + counts[FAIL],
+        "inconclusive_examples": counts[INCONCLUSIVE], "budget_spent": data["flags"]["budget_spent"],
+        "draws_planned": planned, "draws_note": meta["draws_note"],
+        "draws_by_source": {src: {"passed": c[PASS], "failed": c[FAIL], "inconclusive": c[INCONCLUSIVE],
+                                  "error": c[ERROR]} for src, c in sorted(by_source.items())},
+        "inconclusive_reasons": dict(reasons.most_common()),
+        "counterexample": counterexample_record(data["counterexample"]),
+        "checks": check_summaries(meta, draws),
+        "mutants": mutants, "breaks": breaks,
+        "resolution": resolution, "resolution_promised": meta["resolution_declared"],
+        "regimes": coverage,
+        "prediction": show.get("prediction"),
+        "plots": [p for p in plots_out if p is not None],
+        "draws": draws_record(draws),
+        "error_trace": errors[0]["traceback"] if errors else "",
+        "duration_s": data["duration_s"],
+    })
+
+
+def error_record(claim_id: str, title: str, module: str, message: str, duration: float = 0.0,
+                 verdict: str = ERROR, trace: str = "", expected: str = "confirmed") -> dict:
+    """The record of a claim whose run could not finish (crash, signal, hard timeout)."""
+    return {"id": claim_id, "family": claim_id.split(".")[0], "title": title, "statement": "",
+            "math": None, "source": {}, "notion": "", "notes": "", "module": relative_module(module),
+            "assumptions": {}, "kind": "verification", "expected": expected, "rescue": "",
+            "verdict": verdict, "reason": message, "as_expected": verdict == expected,
+            "examples": 0, "decided": 0, "inconclusive_examples": 0, "budget_spent": verdict == INCONCLUSIVE,
+            "draws_planned": 0, "draws_note": "", "draws_by_source": {}, "inconclusive_reasons": {},
+            "counterexample": None, "checks": [], "mutants": [], "breaks": [], "resolution": {},
+            "resolution_promised": None, "regimes": {}, "prediction": None, "plots": [], "draws": [],
+            "error_trace": trace, "duration_s": round(duration, 3)}

@@ -1,28 +1,47 @@
-"""Run claims: the claim itself (fuzzed, shrunk), its mutants and its breaks,
-then the verdict and the claim's record.  Executors: in-process (default) or
-one spawned process per claim (``jobs > 1``: isolation and hard timeouts)."""
+"""The table of contents of one claim's run.
+
+In the claim's worker process (``run_claim``):
+
+  1. sweep     space-filling draws (Sobol), in fixed chunks, batched      phases/sweep.py
+  2. search    the corners, then hypothesis draws steered to the worst    phases/search.py
+               margin (after the replay of stored failures, in ``fuzz``)
+  3. regimes   targeted draws for regimes short of their quota            phases/regimes.py
+  4. shrink    the first failure, to a minimal counterexample             phases/shrink.py
+  5. breaks    broken draws against the theorem's own prediction         phases/breaks.py
+  6. showcase  the draw the report draws, evaluated once more in full
+
+Every claim draw is evaluated for the truth, the mutants and the
+perturbations of its checked prediction values at once (evaluate.py).
+
+In the parent process (``assemble``), from that plain data alone — so claim
+code, which only ever runs in the worker, cannot reach the verdict: mutant
+and break verdicts (phases/mutants.py, phases/breaks.py), the measured
+resolution (phases/resolution.py), regime coverage, the verdict
+(verdict.py) and the claim's record (record.py).
+"""
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
-import traceback
+from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Callable
 
 import torch
 
 from . import record as rec
 from .claim import Claim
-from .discovery import load_claim
-from .evaluate import Evaluator
-from .profiles import Profile, get_profile
-from .search import SearchResult, search
+from .evaluate import Draw, Evaluator
+from .phases import breaks as breaks_phase
+from .phases import mutants as mutants_phase
+from .phases import regimes as regimes_phase
+from .phases import resolution as resolution_phase
+from .phases import search as search_phase
+from .phases import shrink as shrink_phase
+from .phases import sweep
+from .profiles import Profile, get_profile, planned_sweep
 from .sim.context import SimContext, derive_seed
-from .verdict import (BREAK_DETECTED, BREAK_UNDETECTED, ERROR, FAIL, INCONCLUSIVE, MUTANT_REFUTED,
-                      MUTANT_SURVIVED, PASS, decide)
+from .verdict import ERROR, FAIL, INCONCLUSIVE, PASS, decide
 
-Progress = Callable[[str, str], None]  # (claim id, what is running now)
+FUZZ_SEARCH_FACTOR = 4  # fuzz searches harder than run
 
 
 @dataclass(frozen=True)
@@ -31,211 +50,199 @@ class RunOptions:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float64"
-    database_dir: str | None = ".theorycheck/hypothesis"
-    replay: bool = False          # replay the example database first (fuzz mode)
-    examples: int | None = None   # override the profile's example count
+    replay: bool = False            # fuzz: replay stored failures first, search harder
+    search: int | None = None       # override the profile's number of hypothesis draws
+    sweep: int | None = None        # override the profile's number of sweep draws
+    budget_s: float | None = None   # override the profile's soft budget per claim
+    timeout_s: float | None = None  # override the hard timeout per claim (default: budget × 3 + 60 s)
     jobs: int = 1
+    failures_path: str | None = ".theorycheck/failures.json"  # stored counterexamples (None: --no-db)
 
     def profile_obj(self) -> Profile:
         p = get_profile(self.profile)
-        if self.examples:
-            p = replace(p, examples=self.examples, mutant_examples=self.examples,
-                        break_examples=max(2, self.examples // 2))
+        if self.search is not None:
+            p = replace(p, search=self.search)
+        if self.sweep is not None:
+            p = replace(p, sweep=self.sweep)
+        if self.budget_s is not None:
+            p = replace(p, budget_s=self.budget_s)
+        if self.replay:
+            p = replace(p, search=p.search * FUZZ_SEARCH_FACTOR)
         return p
 
-
-def _side_verdict(res: SearchResult, found: str, missed: str, min_examples: int) -> str:
-    """Verdict of a mutant (refuted / survived) or a break (detected / undetected)."""
-    if res.failure is not None:
-        return found
-    if res.errors:
-        return ERROR
-    decided = res.count(PASS)
-    return missed if decided >= min_examples else INCONCLUSIVE
+    @property
+    def hard_timeout_s(self) -> float:
+        return self.timeout_s if self.timeout_s is not None else self.profile_obj().hard_timeout_s
 
 
-def _search_for(evaluator: Evaluator, options: RunOptions, role: str, strategy, n: int,
-                deadline: float, shrink: bool, first_failure: bool, evaluate,
-                draws_of: str | None = None) -> SearchResult:
-    """``draws_of`` names the role whose draws to repeat (mutants repeat the
-    claim's draws, so their observations come from the cache)."""
-    return search(evaluate, strategy, max_examples=n,
-                  seed=derive_seed(options.seed, evaluator.claim.id, draws_of or role) % (2**32),
-                  key=f"{evaluator.claim.id}:{role}", deadline=deadline, shrink=shrink,
-                  database_dir=options.database_dir, replay=options.replay,
-                  stop_at_first_failure=first_failure)
+def _first_failure(draws: list[dict]) -> dict | None:
+    return next((d for d in draws if d["status"] == FAIL), None)
 
 
-def run_claim(claim: Claim, options: RunOptions, progress: Progress | None = None) -> dict:
-    """Everything about one claim, as its results record."""
+def run_claim(claim: Claim, options: RunOptions, say=None, chunk_runner=None, replay_params=(),
+              interrupts_are_users: bool = False) -> dict:
+    """Everything the worker learns about one claim, as plain data."""
+    say = say or (lambda text: None)
     profile = options.profile_obj()
-    say = progress or (lambda cid, what: None)
     started = time.monotonic()
     deadline = started + profile.budget_s
     ctx = SimContext(device=options.device, dtype=getattr(torch, options.dtype), seed=options.seed,
                      budget_s=profile.budget_s, size=profile.size)
-    ev = Evaluator(claim, ctx, options.seed)
-    space = claim.assumptions
+    ev = Evaluator(claim, ctx, options.seed, interrupts_are_users)
+    runner = chunk_runner or sweep.local_runner(ev, deadline)
+    batched = claim.simulate_batch is not None
+    resim = claim.simulation_uses_prediction or claim.batch_uses_prediction
+    draws: list[dict] = []
+    parts: list[dict] = []
 
-    # 1. the claim: batched sweep (when the claim has one), then hypothesis
-    outcomes = []
-    sweep_failure = None
-    if claim.simulate_batch is not None and profile.sweep:
-        say(claim.id, f"batched sweep of {profile.sweep} draws")
-        batch = ev.evaluate_batch(space.sample(profile.sweep, derive_seed(options.seed, claim.id, "sweep") % 2**32))
-        outcomes += batch
-        sweep_failure = next((o for o in batch if o.status == FAIL), None)
-    say(claim.id, f"fuzzing {profile.examples} draws")
-    main = _search_for(ev, options, "claim", space.strategy(), profile.examples, deadline,
-                       shrink=True, first_failure=False, evaluate=lambda p: ev.evaluate(p))
-    outcomes += main.outcomes
-    failure = main.failure or sweep_failure
+    def single(params, source, batch_path=False, full=True) -> dict:
+        b = ev.run([Draw(params, source, deep=not resim)], batched=batch_path and batched,
+                   mutants=full, resolution=full)
+        out = b.compact()
+        return out
 
-    # 2. mutants: same draws (same seed), wrong predictions; stop at the first refutation
-    mutants = []
-    for m in claim.mutants:
-        say(claim.id, f"mutant {m.name}")
-        res = _search_for(ev, options, f"mutant:{m.name}", space.strategy(), profile.mutant_examples,
-                          deadline, shrink=False, first_failure=True, draws_of="claim",
-                          evaluate=lambda p, m=m: ev.evaluate(p, role=f"mutant:{m.name}", mutate=m.derive))
-        v = _side_verdict(res, MUTANT_REFUTED, MUTANT_SURVIVED, 1)
-        mutants.append({"name": m.name, "description": m.description, "verdict": v,
-                        "examples": len(res.outcomes), "example": rec.example_record(res.failure or _last(res)),
-                        "reason": _reason(res)})
+    # 0. stored failures first (fuzz)
+    for p in replay_params:
+        if claim.assumptions.satisfied(p) and set(claim.assumptions.names) <= set(p):
+            out = single(p, "replay", batch_path=True)
+            draws += out["draws"]
+            parts.append(out["resolution"])
 
-    # 3. breaks: draws moved outside the assumptions, the theorem's prediction kept
-    breaks = []
-    for b in claim.breaks:
-        say(claim.id, f"break {b.name}")
-        strategy = space.strategy().map(b.apply).filter(lambda p: p is not None)
-        res = _search_for(ev, options, f"break:{b.name}", strategy, profile.break_examples,
-                          deadline, shrink=profile.shrink_breaks, first_failure=not profile.shrink_breaks,
-                          evaluate=lambda p, b=b: ev.evaluate(p, role=f"break:{b.name}"))
-        v = _side_verdict(res, BREAK_DETECTED, BREAK_UNDETECTED, 1)
-        breaks.append({"name": b.name, "description": b.description, "verdict": v,
-                       "examples": len(res.outcomes), "example": rec.example_record(res.failure or _last(res)),
-                       "reason": _reason(res)})
+    # 1. the sweep
+    plan = sweep.plan(claim, profile, options.seed)
+    say(f"sweep of {len(plan.draws)} draws")
+    got, got_parts, spent = sweep.evaluate(plan.chunks(), runner, batched, say)
+    draws += got
+    parts += got_parts
+
+    # 2. the search
+    unsatisfiable = False
+    if _first_failure(draws) is None and not any(d["status"] == ERROR for d in draws):
+        say(f"search ({profile.search} hypothesis draws)")
+        found = search_phase.search(lambda p: single(p, "search"), claim.assumptions, examples=profile.search,
+                                    seed=derive_seed(options.seed, claim.id, "search") % 2**32,
+                                    deadline=deadline)
+        draws += found.draws
+        parts += found.parts
+        spent = spent or found.budget_spent
+        unsatisfiable = found.unsatisfiable
+
+    # 3. regimes short of their quota get targeted draws
+    if claim.regimes:
+        counts = regimes_phase.coverage(claim.regimes, draws)
+        extra = regimes_phase.targeted(claim, plan, profile.regime_quota, counts)
+        if extra:
+            say(f"{len(extra)} draws targeted at regimes")
+            chunks = [extra[i:i + profile.chunk] for i in range(0, len(extra), profile.chunk)]
+            got, got_parts, late = sweep.evaluate(chunks, runner, batched, say, label="regimes")
+            draws += got
+            parts += got_parts
+            spent = spent or late
+
+    # 4. a minimal counterexample
+    failure = _first_failure(draws)
+    counterexample = None
+    if failure is not None:
+        say("shrinking the counterexample")
+        path = failure["source"] in ("sweep", "replay") or failure["source"].startswith("regime")
+
+        def evaluate_one(p):
+            out = single(p, "shrink", batch_path=path, full=False)["draws"][0]
+            draws.append(out)
+            return out
+
+        counterexample = shrink_phase.shrink(claim.assumptions, failure, evaluate_one,
+                                             max_evals=profile.shrink_evals, deadline=deadline + profile.budget_s)
+        counterexample = {**counterexample, "found_by": failure["source"]}
+
+    # 5. breaks: the theorem's prediction against the broken simulation
+    broken = []
+    for brk in claim.breaks:
+        say(f"break {brk.name}")
+        found = breaks_phase.run(ev, brk, plan.draws, profile.break_draws, batched, deadline + profile.budget_s)
+        broken.append({"name": brk.name, "description": brk.description, "expect": list(brk.expect),
+                       "found": found})
+
+    # 6. the showcase draw, in full, for the report
+    show = _showcase(ev, claim, draws, counterexample, batched)
+    return {"meta": rec.meta_of(claim), "draws": draws, "resolution_parts": parts, "breaks": broken,
+            "counterexample": counterexample, "showcase": show,
+            "flags": {"budget_spent": spent, "unsatisfiable": unsatisfiable, "planned": len(plan.draws),
+                      "resim": resim, "batched": batched},
+            "duration_s": round(time.monotonic() - started, 3)}
+
+
+def _showcase(ev: Evaluator, claim: Claim, draws: list[dict], counterexample: dict | None, batched: bool) -> dict:
+    """The counterexample, else the passing draw with the tightest agreement."""
+    pick = counterexample
+    if pick is None:
+        passing = [d for d in draws if d["status"] == PASS]
+        pick = max(passing, key=lambda d: d["used"] if d["used"] is not None else -1.0) if passing else None
+    if pick is None:
+        pick = next((d for d in draws if d["status"] in (FAIL, INCONCLUSIVE)), None)
+    if pick is None:
+        return {"prediction": None, "plots": [rec.plot_record(p, None) for p in claim.plots if p.over == "example"]}
+    source = pick["source"]
+    path = batched and (source in ("sweep", "replay") or source.startswith("regime"))
+    outcome = ev.run([Draw(pick["params"], "showcase", deep=False)], batched=path, mutants=False,
+                     resolution=False, plots=False).outcomes[0]
+    return {"prediction": rec.prediction_record(outcome), "params": pick["params"],
+            "plots": [rec.plot_record(p, outcome) for p in claim.plots if p.over == "example"]}
+
+
+# ---- the parent's side: verdict and record from the worker's plain data ---------------------
+
+def assemble(data: dict, options: RunOptions) -> dict:
+    """The claim's record in the results file."""
+    meta, draws, flags = data["meta"], data["draws"], data["flags"]
+    # the evidence: draws of the sweep, the search, the regimes and replays (shrinking only re-tests a failure)
+    counts = Counter(d["status"] for d in draws if d["source"] != "shrink")
+    by_source: dict[str, Counter] = {}
+    for d in draws:
+        src = d["source"].split(":")[0]
+        by_source.setdefault(src, Counter())[d["status"]] += 1
+    reasons = Counter(d["category"] or d["reason"] for d in draws
+                      if d["status"] == INCONCLUSIVE and d["source"] != "shrink")
+    errors = [d for d in draws if d["status"] == ERROR]
+
+    mutants = [mutants_phase.verdict(m["name"], m["description"], draws) for m in meta["mutants"]]
+    breaks = [breaks_phase.verdict(_BreakSpec(b), b["found"]) for b in data["breaks"]]
+    promise = _promise_of(meta["resolution_declared"])
+    resolution = resolution_phase.measure(data["resolution_parts"], promise)
+    coverage = regimes_phase.coverage({k: v for k, v in meta["regimes"].items()}, draws)
+    quota = options.profile_obj().regime_quota
+    for c in coverage.values():
+        c["quota"] = quota
+        c["covered"] = c["decided"] >= quota
+    planned = flags["planned"]
+    sweep_done = sum(by_source.get("sweep", Counter()).values())
 
     verdict, reason = decide(
-        passed=sum(o.status == PASS for o in outcomes), failed=int(failure is not None),
-        inconclusive=sum(o.status == INCONCLUSIVE for o in outcomes),
-        errors=sum(o.status == ERROR for o in outcomes), unsatisfiable=main.unsatisfiable,
-        budget_spent=main.budget_spent, min_examples=min(profile.min_examples, profile.examples),
-        inconclusive_fraction=claim.inconclusive_fraction,
-        mutants={m["name"]: m["verdict"] for m in mutants})
-    errors = [o for o in outcomes if o.status == ERROR]
-    if verdict == ERROR and errors:
-        reason += ":\n" + errors[0].reason
-    show = rec.showcase(outcomes, failure)
-    return {
-        "id": claim.id, "family": claim.family, "title": claim.title, "statement": claim.statement,
-        "math": rec.math_of(claim), "source": claim.source.as_dict(), "notion": claim.notion,
-        "notes": claim.notes, "module": claim.module_path, "assumptions": space.describe(),
-        "verdict": verdict, "reason": reason,
-        "examples": len(outcomes), "inconclusive_examples": sum(o.status == INCONCLUSIVE for o in outcomes),
-        "budget_spent": main.budget_spent,
-        "counterexample": rec.counterexample_record(failure),
-        "checks": rec.check_summaries(claim, outcomes),
-        "mutants": mutants, "breaks": breaks,
-        "prediction": rec.prediction_record(show),
-        "plots": [rec.plot_record(p, show, outcomes) for p in claim.plots],
-        "draws": rec.draws_record(outcomes),
-        "duration_s": round(time.monotonic() - started, 3),
-    }
+        passed=counts[PASS], failed=counts[FAIL], inconclusive=counts[INCONCLUSIVE], errors=counts[ERROR],
+        error_reason=errors[0]["reason"] if errors else "", reasons=reasons,
+        unsatisfiable=flags["unsatisfiable"], budget_spent=flags["budget_spent"] and sweep_done < planned,
+        planned=planned, swept=sweep_done, inconclusive_fraction=meta["inconclusive_fraction"],
+        uncovered=[n for n, c in coverage.items() if not c["covered"]],
+        mutants={m["name"]: (m["verdict"], m["reason"]) for m in mutants},
+        breaks={b["name"]: (b["verdict"], b["reason"]) for b in breaks},
+        resolution_misses=resolution_phase.weak_keys(resolution),
+        counterexample=data["counterexample"])
+    return rec.claim_record(meta, data, verdict=verdict, reason=reason, counts=counts, by_source=by_source,
+                            reasons=reasons, mutants=mutants, breaks=breaks, resolution=resolution,
+                            coverage=coverage, planned=planned)
 
 
-def _last(res: SearchResult):
-    return res.outcomes[-1] if res.outcomes else None
+class _BreakSpec:
+    def __init__(self, b: dict):
+        self.name, self.description, self.expect = b["name"], b["description"], tuple(b["expect"])
 
 
-def _reason(res: SearchResult) -> str:
-    if res.failure is not None:
-        return res.failure.reason
-    if res.errors:
-        return res.errors[0].reason
-    bad = [o.reason for o in res.outcomes if o.status == INCONCLUSIVE]
-    return f"{res.count(PASS)} passed, {len(bad)} inconclusive" + (f" ({bad[0]})" if bad else "")
+def _promise_of(declared):
+    from .claim import DEFAULT_RESOLUTION
 
-
-def error_record(claim_id: str, title: str, module: str, message: str, duration: float = 0.0) -> dict:
-    """The record of a claim whose run could not finish (crash, hard timeout)."""
-    return {"id": claim_id, "family": claim_id.split(".")[0], "title": title, "statement": "",
-            "math": None, "source": {}, "notion": "", "notes": "", "module": module,
-            "assumptions": {}, "verdict": ERROR, "reason": message, "examples": 0,
-            "inconclusive_examples": 0, "budget_spent": False, "counterexample": None, "checks": [],
-            "mutants": [], "breaks": [], "prediction": None, "plots": [], "draws": [],
-            "duration_s": round(duration, 3)}
-
-
-def safe_run_claim(claim: Claim, options: RunOptions, progress: Progress | None = None) -> dict:
-    """run_claim, but a bug anywhere becomes this claim's error and the run goes on."""
-    started = time.monotonic()
-    try:
-        return run_claim(claim, options, progress)
-    except Exception:
-        return error_record(claim.id, claim.title, claim.module_path, traceback.format_exc(limit=6),
-                            time.monotonic() - started)
-
-
-# ---- executors ----------------------------------------------------------------
-
-def _child(path: str, options: RunOptions, conn) -> None:
-    torch.set_num_threads(1)
-    try:
-        claim = load_claim(path)
-        conn.send(safe_run_claim(claim, options))
-    except Exception:
-        conn.send(error_record(Path(path).stem, Path(path).stem, path, traceback.format_exc(limit=6)))
-    finally:
-        conn.close()
-
-
-def run_claims(claims: list[Claim], options: RunOptions, on_start: Progress | None = None,
-               on_done: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run claims in order (``jobs == 1``) or in parallel worker processes, each
-    with a hard timeout of 3× the profile budget + 60 s."""
-    records: list[dict] = []
-    done = on_done or (lambda r: None)
-    if options.jobs <= 1:
-        for c in claims:
-            r = safe_run_claim(c, options, on_start)
-            records.append(r)
-            done(r)
-        return records
-    ctx = mp.get_context("spawn")
-    hard = options.profile_obj().budget_s * 3 + 60
-    pending = list(claims)
-    running: dict = {}
-    while pending or running:
-        while pending and len(running) < options.jobs:
-            c = pending.pop(0)
-            parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(c.module_path, options, child), daemon=True)
-            proc.start()
-            child.close()
-            running[c.id] = (c, proc, parent, time.monotonic())
-            if on_start:
-                on_start(c.id, "running in a worker process")
-        time.sleep(0.05)
-        for cid, (c, proc, conn, t0) in list(running.items()):
-            r = None
-            if conn.poll():
-                try:
-                    r = conn.recv()
-                except EOFError:
-                    r = error_record(c.id, c.title, c.module_path, "worker process died", time.monotonic() - t0)
-            elif not proc.is_alive():
-                r = error_record(c.id, c.title, c.module_path,
-                                 f"worker process died (exit code {proc.exitcode})", time.monotonic() - t0)
-            elif time.monotonic() - t0 > hard:
-                proc.kill()
-                r = error_record(c.id, c.title, c.module_path, f"hard timeout after {hard:.0f} s",
-                                 time.monotonic() - t0)
-                r["verdict"] = INCONCLUSIVE
-            if r is not None:
-                proc.join(timeout=5)
-                del running[cid]
-                records.append(r)
-                done(r)
-    order = {c.id: i for i, c in enumerate(claims)}
-    return sorted(records, key=lambda r: order.get(r["id"], 1 << 30))
+    def promise(key):
+        r = DEFAULT_RESOLUTION if declared is None else declared
+        if isinstance(r, dict):
+            return r.get(key, r.get("*", DEFAULT_RESOLUTION))
+        return float(r)
+    return promise

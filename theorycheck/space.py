@@ -67,6 +67,41 @@ class Param:
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "description": self.description}
 
+    def from_unit(self, u: float, values: dict):
+        """The value at quantile ``u`` ∈ [0, 1) of this parameter's range
+        (given the values of the parameters before it); None when the range is empty."""
+        raise NotImplementedError
+
+    def simpler(self, v, values: dict) -> list:
+        """Candidate values simpler than ``v`` (towards the lower bound / round numbers), best first."""
+        return []
+
+
+UNIT_BITS = 20
+
+
+def _bit_reverse(k: int, bits: int = UNIT_BITS) -> int:
+    return int(format(k, f"0{bits}b")[::-1], 2)
+
+
+def unit_strategy() -> st.SearchStrategy[float]:
+    """A quantile in [0, 1) for hypothesis.  Hypothesis favours small integers;
+    reversing the bits turns its small draws into a coarse-to-fine spread
+    (0, ½, ¼, ¾, …) instead of a pile at the lower bound, while shrinking
+    still goes towards 0, i.e. the lower bound."""
+    return st.integers(0, 2**UNIT_BITS - 1).map(lambda k: _bit_reverse(k) / 2**UNIT_BITS)
+
+
+def simple_float(x: float, digits: int = 6) -> float:
+    """``x`` rounded to ``digits`` significant digits: readable draws, never subnormal."""
+    if x == 0 or not math.isfinite(x):
+        return float(x)
+    return float(f"{x:.{digits}g}")
+
+
+def _clip(x, lo, hi):
+    return min(max(x, lo), hi)
+
 
 def _bound(value) -> Expr:
     return value if isinstance(value, Expr) else Expr(value)
@@ -92,11 +127,22 @@ class Int(Param):
     def strategy(self, values):
         lo, hi = self.bounds(values)
         assume(lo <= hi)
-        return st.integers(lo, hi)
+        return unit_strategy().map(lambda u: self.from_unit(u, values))
 
     def sample(self, values, rng):
         lo, hi = self.bounds(values)
         return None if lo > hi else int(rng.integers(lo, hi + 1))
+
+    def from_unit(self, u, values):
+        lo, hi = self.bounds(values)
+        if lo > hi:
+            return None
+        return int(min(hi, lo + math.floor(u * (hi - lo + 1))))  # stratified: equal mass per integer
+
+    def simpler(self, v, values):
+        lo, hi = self.bounds(values)
+        out = [lo] + [lo + (v - lo) // 2 ** k for k in range(6, 0, -1)] + [v - 1]
+        return [c for c in dict.fromkeys(out) if lo <= c < v]
 
     def grid(self, values, points):
         lo, hi = self.bounds(values)
@@ -129,17 +175,33 @@ class Float(Param):
     def strategy(self, values):
         lo, hi = self.bounds(values)
         assume(lo <= hi)
-        if self.log:
-            # shrink towards the lower end in log space, a readable minimum
-            return st.floats(0.0, 1.0).map(lambda u: float(lo * (hi / lo) ** u))
-        return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+        return unit_strategy().map(lambda u: self._at(u, lo, hi))
+
+    def _at(self, u, lo, hi):
+        x = lo * (hi / lo) ** u if self.log else lo + (hi - lo) * u
+        return _clip(simple_float(x), lo, hi)
 
     def sample(self, values, rng):
         lo, hi = self.bounds(values)
         if lo > hi:
             return None
-        u = float(rng.random())
-        return float(lo * (hi / lo) ** u) if self.log else lo + (hi - lo) * u
+        return self._at(float(rng.random()), lo, hi)
+
+    def from_unit(self, u, values):
+        lo, hi = self.bounds(values)
+        return None if lo > hi else self._at(u, lo, hi)
+
+    def simpler(self, v, values):
+        lo, hi = self.bounds(values)
+        out = [lo]
+        for digits in (1, 2, 3):
+            out.append(_clip(simple_float(v, digits), lo, hi))
+        if self.log and lo > 0 and v > 0:  # halfway towards the lower bound, in the scale of the range
+            out += [lo * (v / lo) ** f for f in (0.25, 0.5, 0.75)]
+        else:
+            out += [lo + (v - lo) * f for f in (0.25, 0.5, 0.75)]
+        out = [simple_float(c, 3) if c not in (lo, hi) else c for c in out]
+        return [c for c in dict.fromkeys(out) if lo <= c <= hi and _simpler_float(c, v, lo)]
 
     def grid(self, values, points):
         lo, hi = self.bounds(values)
@@ -151,6 +213,13 @@ class Float(Param):
 
     def describe(self):
         return {**super().describe(), "range": [str(self.lo), str(self.hi)], "log": self.log}
+
+
+def _simpler_float(c, v, lo) -> bool:
+    """Closer to the lower bound, or as close with fewer significant digits."""
+    if abs(c - lo) < abs(v - lo):
+        return True
+    return abs(c - lo) == abs(v - lo) and len(repr(c)) < len(repr(v))
 
 
 @dataclass
@@ -171,6 +240,13 @@ class Choice(Param):
     def sample(self, values, rng):
         return self.options[int(rng.integers(len(self.options)))]
 
+    def from_unit(self, u, values):
+        return self.options[min(len(self.options) - 1, int(math.floor(u * len(self.options))))]
+
+    def simpler(self, v, values):
+        i = self.options.index(v) if v in self.options else len(self.options)
+        return list(self.options[:i])
+
     def grid(self, values, points):
         return list(self.options)
 
@@ -186,10 +262,16 @@ class Seed(Param):
     kind = "seed"
 
     def strategy(self, values):
-        return st.integers(0, 2**31 - 1)
+        return unit_strategy().map(lambda u: self.from_unit(u, values))
 
     def sample(self, values, rng):
         return int(rng.integers(0, 2**31 - 1))
+
+    def from_unit(self, u, values):
+        return int(u * (2**31 - 1))
+
+    def simpler(self, v, values):
+        return [c for c in (0, 1, 2, 3) if c < v]
 
     def grid(self, values, points):
         return list(range(points))
@@ -277,6 +359,54 @@ class AssumptionSpace:
                     out.append(values)
         if len(out) < n:
             raise SpaceError(f"only {len(out)} of {n} random draws satisfied the constraints")
+        return out
+
+    def from_unit(self, u) -> dict | None:
+        """The draw at the point ``u`` of the unit cube (one coordinate per
+        parameter, in order); None when a dependent range is empty or a
+        constraint fails."""
+        values = dict(self.fixed)
+        for p, x in zip(self.params, u):
+            v = p.from_unit(float(x), values)
+            if v is None:
+                return None
+            values[p.name] = v
+        return values if self.satisfied(values) else None
+
+    def design(self, n: int, seed: int, skip: int = 0) -> list[dict]:
+        """``n`` draws of a scrambled Sobol design over the space (scipy.stats.qmc),
+        from position ``skip`` on: each parameter's coordinate is mapped through
+        its range (log scale and dependent bounds respected; integers and
+        choices get equal shares), draws outside the constraints are dropped
+        and later points of the sequence take their place."""
+        return [p for _, p in self.design_points(n, seed, skip)]
+
+    def design_points(self, n: int, seed: int, skip: int = 0, where=None, max_points: int = 2**18):
+        """(position in the sequence, draw) pairs; ``where`` filters draws (a regime)."""
+        from scipy.stats import qmc
+
+        out: list[tuple[int, dict]] = []
+        if n <= 0:
+            return out
+        dim = max(1, len(self.params))
+        sobol = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng(seed % 2**63))
+        pos = 0
+        block = 256
+        while len(out) < n and pos < skip + max_points:
+            pts = sobol.random(block)
+            for i, u in enumerate(pts):
+                at = pos + i
+                if at < skip:
+                    continue
+                d = self.from_unit(u)
+                if d is not None and (where is None or where(d)):
+                    out.append((at, d))
+                    if len(out) == n:
+                        break
+            pos += block
+            block = min(block * 2, 2**14)
+        if len(out) < n and where is None:
+            raise SpaceError(f"only {len(out)} of {n} design points satisfied the constraints")
         return out
 
     def grid(self, points: int = 3) -> list[dict]:

@@ -63,11 +63,22 @@ class ExampleOutcome:
     observation: dict | None = None
     reason: str = ""
     seed: int | None = None
+    source: str = "sweep"          # sweep | search | regime:<name> | shrink | replay | break:<name> | showcase
+    sim_params: dict | None = None  # a break's broken draw (the prediction comes from ``params``)
+    traceback: str = ""
+    mutants: dict = field(default_factory=dict)   # mutant name -> {status, reason}
+    checked: dict | None = None                   # prediction key -> {kind, sides}
+    points: dict = field(default_factory=dict)    # per-draw plot points
 
     @property
     def worst_margin(self) -> float:
         margins = [e.margin for e in self.evidence if e.passed is not None and _finite(e.margin)]
         return min(margins) if margins else math.nan
+
+    @property
+    def worst_used(self) -> float:
+        used = [e.used for e in self.evidence if e.passed is not None and e.used == e.used]
+        return max(used) if used else math.nan
 
 
 def _finite(x) -> bool:
@@ -91,32 +102,59 @@ def outcome_from_evidence(evidence: list[Evidence]) -> tuple[str, str]:
     return PASS, ""
 
 
-def decide(*, passed: int, failed: int, inconclusive: int, errors: int, unsatisfiable: bool = False,
-           budget_spent: bool = False, min_examples: int = 1, inconclusive_fraction: float = 0.2,
-           mutants: dict[str, str] | None = None) -> tuple[str, str]:
-    """The claim verdict from its examples and its mutants (DESIGN.md rules).
-
-    A failure inside the assumptions refutes; claim code that raised is an
-    error; too few decided examples, too many undecidable ones, or a mutant
-    the checks could not refute (a *weak* claim) is inconclusive."""
+def tally(passed: int, failed: int, inconclusive: int, errors: int, reasons) -> str:
+    """'251 passed, 5 inconclusive: NaN in a compared value (check) (5)'."""
+    parts = [f"{passed} passed"]
     if failed:
-        return REFUTED, f"{failed} example(s) failed a check inside the assumptions"
+        parts.append(f"{failed} failed")
+    if inconclusive:
+        top = ", ".join(f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+        parts.append(f"{inconclusive} inconclusive" + (f": {top}" if top else ""))
     if errors:
-        return ERROR, "claim code raised"
+        parts.append(f"{errors} error")
+    return ", ".join(parts)
+
+
+def decide(*, passed: int, failed: int, inconclusive: int, errors: int, error_reason: str = "",
+           reasons=None, unsatisfiable: bool = False, budget_spent: bool = False, planned: int = 0,
+           swept: int = 0, inconclusive_fraction: float = 0.2, uncovered=(), mutants=None, breaks=None,
+           resolution_misses=(), counterexample=None) -> tuple[str, str]:
+    """The claim verdict (DESIGN.md "Verdict rules"), in this order: a failure
+    inside the assumptions refutes; claim code that raised is an error; then
+    anything that leaves the search short is inconclusive (no satisfiable
+    draw, budget spent before the planned draws, too many undecidable draws,
+    a regime not covered); then a *weak* claim is inconclusive (a mutant
+    survived, a break went undetected, the resolution is coarser than
+    promised, a mutant or break could not be decided); else confirmed."""
+    counts = tally(passed, failed, inconclusive, errors, reasons or {})
+    if failed:
+        where = f" (found by {counterexample.get('found_by', 'the search')})" if counterexample else ""
+        return REFUTED, f"{failed} draw(s) inside the assumptions failed a check{where}; {counts}"
+    if errors:
+        return ERROR, error_reason or "claim code raised"
+    mutant_errors = [f"mutant {n}: {r}" for n, (v, r) in (mutants or {}).items() if v == ERROR]
+    break_errors = [f"break {n}: {r}" for n, (v, r) in (breaks or {}).items() if v == ERROR]
+    if mutant_errors or break_errors:
+        return ERROR, (mutant_errors + break_errors)[0]
     if unsatisfiable:
         return INCONCLUSIVE, "no draw satisfied the assumptions"
+    if budget_spent:
+        return INCONCLUSIVE, f"time budget spent after {swept} of {planned} planned draws; {counts}"
     total = passed + inconclusive
-    if passed < min_examples:
-        why = "time budget spent" if budget_spent else "too few decidable examples"
-        return INCONCLUSIVE, f"{why}: {passed} decided, {inconclusive} inconclusive (need {min_examples})"
+    if not passed:
+        return INCONCLUSIVE, f"no draw decided; {counts}"
     if total and inconclusive / total > inconclusive_fraction:
-        return INCONCLUSIVE, (f"{inconclusive} of {total} examples inconclusive "
-                              f"(allowed {inconclusive_fraction:.0%})")
-    survived = [name for name, v in (mutants or {}).items() if v == MUTANT_SURVIVED]
-    if survived:
-        return INCONCLUSIVE, ("weak: checks did not refute mutant(s) " + ", ".join(survived)
-                              + " — they cannot tell this theorem from a wrong one")
-    undecided = [name for name, v in (mutants or {}).items() if v != MUTANT_REFUTED]
-    if undecided:  # budget spent, NaN or an error before the mutant could be decided
-        return INCONCLUSIVE, "mutant(s) not decided: " + ", ".join(undecided)
-    return CONFIRMED, f"all checks passed on {passed} example(s)"
+        return INCONCLUSIVE, (f"{inconclusive} of {total} draws undecidable (allowed "
+                              f"{inconclusive_fraction:.0%}); {counts}")
+    if uncovered:
+        return INCONCLUSIVE, f"regime(s) not covered: {', '.join(uncovered)}; {counts}"
+    weak = [f"mutant '{n}' survived ({r})" for n, (v, r) in (mutants or {}).items() if v == MUTANT_SURVIVED]
+    weak += [f"break '{n}' undetected ({r})" for n, (v, r) in (breaks or {}).items() if v == BREAK_UNDETECTED]
+    weak += [f"resolution: {m}" for m in resolution_misses]
+    if weak:
+        return INCONCLUSIVE, "weak: " + "; ".join(weak) + f"; {counts}"
+    undecided = [f"mutant '{n}' ({r})" for n, (v, r) in (mutants or {}).items() if v != MUTANT_REFUTED]
+    undecided += [f"break '{n}' ({r})" for n, (v, r) in (breaks or {}).items() if v != BREAK_DETECTED]
+    if undecided:
+        return INCONCLUSIVE, "not decided: " + "; ".join(undecided) + f"; {counts}"
+    return CONFIRMED, f"all checks passed: {counts}"

@@ -9,8 +9,6 @@ needs no network.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -169,15 +167,6 @@ def render_html(results: dict) -> str:
 
 
 def write_html(results: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(render_html(results))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Render first, then write whole (a page that fails to render replaces nothing)."""
+    from ..results import write_atomic
+    return write_atomic(path, render_html(results))

@@ -1,0 +1,15 @@
+"""Imported once by the worker server (multiprocessing's forkserver), so every
+claim's worker starts with torch, sympy, cvxpy and the framework loaded."""
+import hypothesis  # noqa: F401
+import numpy  # noqa: F401
+import scipy.stats.qmc  # noqa: F401
+import sympy  # noqa: F401
+import torch  # noqa: F401
+
+try:
+    import cvxpy  # noqa: F401
+except Exception:  # a broken cvxpy install surfaces in the claims that need it
+    pass
+
+from . import evaluate, record, runner  # noqa: F401,E402
+from .phases import breaks, mutants, regimes, resolution, search, shrink, sweep  # noqa: F401,E402
