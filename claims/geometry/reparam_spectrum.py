@@ -264,7 +264,8 @@ claim = Claim(
              "per-neuron rescaling": "phi == 'rescale'", "Euclidean metric": "metric == 'euclidean'",
              "Gauss–Newton metric": "metric == 'gauss_newton'", "minimum": "point == 'minimum'",
              "saddle": "point == 'saddle'"},
-    resolution={"spectrum": 0.001},
+    resolution={"spectrum": 1e-5,
+                "invariant": "names which observed spectrum the check compares (a switch, not a number)"},
     plots=[
         Plot("generalised eigenvalues: θ (theory) vs ψ (simulation)", [
             Series("spec(G_θ⁻¹H_θ)", "observation.index", _theory, role="theory", style="line"),

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
+torch.set_num_threads(1)
 
 
 _CACHE = {}
