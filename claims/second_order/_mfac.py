@@ -117,7 +117,7 @@ def cost_exponents(d: int, m: int) -> dict:
     def pre(d_, m_):
         return matmul_flops(mfac_vectors, (1, m_, d_), (1,), (1,))
 
-    m_pre = min(max(m, 2), 4)  # one gradient needs no products; a few show the d-dependence
+    m_pre = 2  # the first gradient needs no products; the second shows the d-dependence
     return {"query_exp_d": float(np.log(query(4 * d, m) / query(d, m)) / np.log(4)),
             "query_exp_m": float(np.log(query(d, 4 * m) / query(d, m)) / np.log(4)),
             "pre_exp_d": float(np.log(pre(4 * d, m_pre) / pre(d, m_pre)) / np.log(4))}

@@ -111,7 +111,7 @@ claim = Claim(
                         "with m > d and λ → 0, cond(F) stays small while the recursion loses ~1e-16·κ.  The "
                         "entry's query-time slope is replaced by deterministic operation counts.")),
     assumptions=AssumptionSpace([
-        Int("d", 2, 400, description="dimension"),
+        Int("d", 2, 256, description="dimension"),
         Int("m", 1, 64, description="number of gradients"),
         Float("lam_rel", 1e-5, 1e-1, log=True, description="damping λ relative to the mean ‖g_k‖²/m"),
         Float("norm_spread", 0.0, 3.0, description="gradient norms spread over 10^(±norm_spread/2)"),
