@@ -1,5 +1,10 @@
 """Imported once by the worker server (multiprocessing's forkserver), so every
 claim's worker starts with torch, sympy, cvxpy and the framework loaded."""
+import signal
+
+# Ctrl-C belongs to the parent, which stops the workers; the server must not
+# print a traceback when it arrives while these imports are still running.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 import hypothesis  # noqa: F401
 import numpy  # noqa: F401
 import scipy.stats.qmc  # noqa: F401

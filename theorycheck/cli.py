@@ -1,4 +1,4 @@
-"""theorycheck list | run | fuzz | report | show.
+"""theorycheck list | run | fuzz | report | show | repro | diff | new.
 
 Claim modules are user code: they are imported and run only in worker
 processes, so nothing a claim does (raise, exit, crash, hang, change global
@@ -72,11 +72,39 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="regenerate the HTML report from a results file")
     rp.add_argument("results")
     rp.add_argument("-o", "--output", help="HTML file (default: index.html beside the results)")
+    rp.add_argument("--baseline", help="an older results file: the report shows what changed since")
 
     sh = sub.add_parser("show", help="show one claim: its definition, and its latest result")
     sh.add_argument("id")
     sh.add_argument("paths", nargs="*", default=["claims"])
     sh.add_argument("--results", default="reports/latest/results.json")
+
+    rr = sub.add_parser("repro", help="re-run one draw (a counterexample, a mutant or break example) and "
+                                      "print both sides of every check")
+    rr.add_argument("id")
+    rr.add_argument("paths", nargs="*", default=["claims"])
+    rr.add_argument("--params", required=True, help="the draw, as a JSON object: '{\"n\": 3, \"eta\": 0.5}'")
+    rr.add_argument("--seed", type=int, default=0, help="the run's global seed (default 0)")
+    rr.add_argument("--profile", default="quick", help="the run's profile (default quick)")
+    rr.add_argument("--device", default="cpu", help="cpu (default) | cuda | auto")
+    rr.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    rr.add_argument("--batched", action="store_true",
+                    help="through simulate_batch, as the sweep ran the draw (the printed command says when)")
+    which = rr.add_mutually_exclusive_group()
+    which.add_argument("--mutant", help="evaluate this mutant on the draw")
+    which.add_argument("--break", dest="brk", metavar="BREAK", help="simulate this assumption break of the draw")
+    rr.add_argument("--timeout", type=float, help="hard timeout in seconds (default: the profile's)")
+    rr.add_argument("--debug", action="store_true", help="print claim-code tracebacks")
+
+    df = sub.add_parser("diff", help="compare two results files; exit 1 when something got worse")
+    df.add_argument("old")
+    df.add_argument("new")
+    df.add_argument("--json", action="store_true", help="print the diff as JSON")
+
+    nw = sub.add_parser("new", help="write a commented claim skeleton that runs: claims/FAMILY/NAME.py")
+    nw.add_argument("id", help="family.name, e.g. stability.my_threshold")
+    nw.add_argument("--dir", default="claims", help="the claims folder (default claims)")
+    nw.add_argument("--force", action="store_true", help="overwrite an existing file")
     return p
 
 
@@ -218,8 +246,11 @@ def cmd_run(args, out: Console, err: Console) -> int:
             bar.advance(task)
             bar.update(task, now=f"{record['id']}: {record['verdict']}")
 
+        from .repro import options_of
+        run_options = options_of(options)  # what the records' repro commands repeat
         try:
-            executor.run(tasks, lambda data: assemble(data, options), on_progress, on_record)
+            executor.run(tasks, lambda data: assemble({**data, "run_options": run_options}, options),
+                         on_progress, on_record)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -293,6 +324,13 @@ def _summary(data: dict, out: Console, debug: bool = False, err: Console | None 
                 if chk["passed"] is False:
                     out.print(f"    {chk['name']}: theory {chk['theory']} vs observed {chk['observed']}",
                               highlight=False, markup=False)
+            if ce.get("repro"):
+                out.print(f"  reproduce: {ce['repro']}", highlight=False, markup=False, soft_wrap=True)
+            if c.get("failure_region"):
+                from .region import describe
+                out.print(f"  where it fails: {describe(c['failure_region'])}", highlight=False, markup=False)
+        for line in _weak_lines(c):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
     n = len(data["claims"])
     good = sum(res.as_expected(c) for c in data["claims"])
     decided = [c.get("decided", 0) for c in data["claims"]]
@@ -301,13 +339,136 @@ def _summary(data: dict, out: Console, debug: bool = False, err: Console | None 
               highlight=False, markup=False)
 
 
+def _weak_lines(c: dict) -> list[str]:
+    """A surviving mutant or an undetected break: what it is and the command that re-runs its draw."""
+    lines = []
+    for kind, entries, bad in (("mutant", c.get("mutants") or [], "survived"),
+                               ("break", c.get("breaks") or [], "undetected")):
+        for e in entries:
+            if e.get("verdict") != bad:
+                continue
+            lines.append(f"  {kind} {e['name']!r} {bad}: {_first_line(e.get('reason', ''))}")
+            example = e.get("example") if isinstance(e.get("example"), dict) else {}
+            if example.get("repro"):
+                lines.append(f"    reproduce: {example['repro']}")
+    return lines
+
+
 def cmd_report(args, out: Console, err: Console) -> int:
     data = _load_results(args.results)
+    baseline = _load_results(args.baseline) if args.baseline else None
     target = Path(args.output) if args.output else Path(args.results).with_name("index.html")
     _writable_file(target, "-o")
-    if not _write_report(data, target, err):
+    if baseline is not None:
+        from .report import write_html
+        try:
+            write_html(data, target, baseline=baseline, baseline_path=args.baseline, results_path=args.results)
+        except Exception as exc:
+            err.print(f"theorycheck: the HTML report could not be written ({type(exc).__name__}: {exc})",
+                      markup=False, highlight=False)
+            return 1
+    elif not _write_report(data, target, err):
         return 1
     out.print(f"report: {target}", highlight=False)
+    return 0
+
+
+def cmd_repro(args, out: Console, err: Console) -> int:
+    from . import repro
+    from .profiles import PROFILES, get_profile
+    from .sim.context import resolve_device
+
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--params is not valid JSON ({exc.msg} at column {exc.colno}): {args.params}") from None
+    if not isinstance(params, dict):
+        raise UsageError("--params must be a JSON object of parameter values, e.g. '{\"n\": 3}'")
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    for p in args.paths:
+        if not Path(p).exists():
+            raise UsageError(f"no such claim path: {p}")
+    spec = {"id": args.id, "paths": list(args.paths), "params": params, "seed": args.seed,
+            "profile": args.profile, "device": device, "dtype": args.dtype, "batched": args.batched,
+            "mutant": args.mutant, "brk": args.brk}
+    timeout = args.timeout or get_profile(args.profile).hard_timeout_s
+    kind, payload = repro.run_isolated(spec, timeout)
+    if kind == "bad":
+        raise UsageError(payload)
+    if kind == "load_error":
+        raise FileProblem(f"load error: {payload}")
+    if kind != "done":
+        what = {"crash": "theorycheck failed while reproducing the draw", "died": "the worker died",
+                "timeout": "the draw did not finish"}.get(kind, kind)
+        err.print(f"theorycheck: {what}: {_first_line(str(payload)) if kind == 'crash' else payload}",
+                  markup=False, highlight=False)
+        if args.debug and kind == "crash":
+            err.print(payload, markup=False, highlight=False)
+        return 1
+    _print_repro(payload, spec, out)
+    return repro.exit_status(payload)
+
+
+def _print_repro(r: dict, spec: dict, out: Console) -> None:
+    from . import repro
+    say = lambda text: out.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    path = "simulate_batch (as the sweep ran it)" if r["batched"] else "simulate"
+    if r["batched_requested"] and not r["batched"]:
+        path += " (--batched: the claim has no simulate_batch)"
+    say(f"{r['id']} ({r['module']})")
+    say(f"draw {json.dumps(r['params'], ensure_ascii=False, default=str)}")
+    if r.get("sim_params") is not None:
+        say(f"broken draw the simulation sees: {json.dumps(r['sim_params'], ensure_ascii=False, default=str)}")
+    say(f"run options: seed {spec['seed']}, profile {spec['profile']}, device {spec['device']}, dtype {spec['dtype']}; "
+        f"simulation seed {r.get('seed')}; through {path}")
+    for part in r["parts"]:
+        say("")
+        say(f"{part['label']}: {part['status'].upper()}" + (f" — {part['reason']}" if part["reason"] else ""))
+        if part["checks"]:
+            table = Table("check", "result", "theory", "observed", "tolerance", "margin", "detail")
+            for c in part["checks"]:
+                result = "passed" if c["passed"] else ("FAILED" if c["passed"] is False else "undecided")
+                table.add_row(*(str(x) for x in (c["name"], result, _v(c["theory"]), _v(c["observed"]),
+                                                  _v(c["tolerance"]), _v(c["margin"]), c.get("detail") or "")))
+            out.print(table)
+    say("")
+    say(f"result: {repro.verdict_line(r)} (exit status {repro.exit_status(r)})")
+
+
+def _v(x) -> str:
+    from .report.html import value
+    return value(x, limit=200)
+
+
+def cmd_diff(args, out: Console, err: Console) -> int:
+    from .diff import compare, render_text
+    old, new = _load_results(args.old), _load_results(args.new)
+    d = compare(old, new, args.old, args.new)
+    if args.json:
+        print(json.dumps(d.as_dict(), indent=1, ensure_ascii=False))
+    else:
+        out.print(render_text(d), highlight=False, markup=False, soft_wrap=True)
+    return 1 if d.worse else 0
+
+
+def cmd_new(args, out: Console, err: Console) -> int:
+    from . import scaffold
+    try:
+        path = scaffold.write(args.id, args.dir, force=args.force)
+    except scaffold.ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the skeleton: {exc.strerror or exc}") from None
+    family = args.id.split(".")[0]
+    out.print(f"wrote {path}\nrun it:   theorycheck run {path} --out reports/{family}\n"
+              f"then see docs/writing-claims.md to turn it into your theorem", highlight=False, markup=False)
     return 0
 
 
@@ -339,17 +500,62 @@ def cmd_show(args, out: Console, err: Console) -> int:
         for r in data["claims"]:
             if r["id"] == c["id"]:
                 out.print(f"latest result ({path}): {r['verdict']} — {r['reason']}", markup=False)
-                for m in r["mutants"]:
-                    out.print(f"  mutant {m['name']}: {m['verdict']}", markup=False)
-                for b in r["breaks"]:
-                    out.print(f"  break {b['name']}: {b['verdict']}", markup=False)
-                for k, v in (r.get("resolution") or {}).items():
-                    out.print(f"  resolution {k}: − {v.get('minus')} / + {v.get('plus')} (promised {v.get('promised')})",
-                              markup=False)
+                _show_result(r, out)
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "fuzz": cmd_run, "report": cmd_report, "show": cmd_show}
+def _show_result(r: dict, out: Console) -> None:
+    """The latest result of one claim: evidence per source, the counterexample with the
+    command that reproduces it, where the claim fails, mutants, breaks, resolution, regimes."""
+    from .region import describe
+    say = lambda text: out.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    by_source = r.get("draws_by_source") or {}
+    if by_source:
+        say("  draws: " + "; ".join(f"{src} {v.get('passed', 0)} passed, {v.get('failed', 0)} failed, "
+                                    f"{v.get('inconclusive', 0)} inconclusive" + (f", {v['error']} error"
+                                                                                 if v.get("error") else "")
+                                    for src, v in by_source.items()))
+    for reason, n in (r.get("inconclusive_reasons") or {}).items():
+        say(f"  inconclusive ({n}): {reason}")
+    ce = r.get("counterexample")
+    if ce:
+        say(f"  counterexample {json.dumps(ce['params'], ensure_ascii=False)} (seed {ce['seed']}, "
+            f"found by {ce.get('source')})")
+        for chk in ce.get("checks") or []:
+            mark = "FAILED" if chk["passed"] is False else "passed" if chk["passed"] else "undecided"
+            say(f"    {chk['name']}: {mark}: theory {chk['theory']} vs observed {chk['observed']} "
+                f"(margin {chk['margin']})")
+        if ce.get("repro"):
+            say(f"  reproduce: {ce['repro']}")
+    if r.get("failure_region"):
+        say(f"  where it fails: {describe(r['failure_region'])}")
+    if r.get("expected") == "refuted":
+        say("  published statement expected to fail as stated" + (f"; rescued by {r['rescue']}"
+                                                                  if r.get("rescue") else ""))
+    for m in r["mutants"]:
+        say(f"  mutant {m['name']}: {m['verdict']}")
+    for b in r["breaks"]:
+        say(f"  break {b['name']}: {b['verdict']}")
+    for line in _weak_lines(r):
+        if "reproduce:" in line:
+            say(line)
+    from .phases.resolution import fmt
+    for k, v in (r.get("resolution") or {}).items():
+        if not isinstance(v, dict):
+            continue
+        kind = v.get("kind", "relative")
+        promised = v.get("promised")
+        promised = fmt(promised, kind) if isinstance(promised, (int, float)) else promised
+        say(f"  resolution {k}: − {fmt(v.get('minus'), kind)} / + {fmt(v.get('plus'), kind)} (promised {promised}"
+            + ("" if v.get("met") is not False else "; missed") + ")")
+    for name, c in (r.get("regimes") or {}).items():
+        if isinstance(c, dict):
+            say(f"  regime {name}: {c.get('decided')} decided of {c.get('drawn')} drawn (quota {c.get('quota')}; "
+                f"{'covered' if c.get('covered') else 'NOT covered'})")
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "fuzz": cmd_run, "report": cmd_report, "show": cmd_show,
+            "repro": cmd_repro, "diff": cmd_diff, "new": cmd_new}
 
 
 def _on_sigterm(signum, frame):

@@ -5,18 +5,25 @@ named ``claims`` that defines a Claim) as one item for the claim, one per
 mutant and one per assumption break.  Claim modules are imported and run
 only in isolated worker processes (as ``theorycheck run`` does), so a claim
 that exits, crashes or changes global state cannot break the test session.
-A claim is run once per session, however many of its items are selected.
+A claim is run once per session, however many of its items are selected —
+also under pytest-xdist, where its items may land on several workers: the
+first worker to need the claim runs it under a file lock and leaves the
+record in the session's temporary folder, the others read it there.
 Options: ``--tc-profile``, ``--tc-device``, ``--tc-seed``, ``--tc-sweep``,
 ``--tc-search``.  Disable with ``-p no:theorycheck``.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 _RECORDS = pytest.StashKey[dict]()
+SHARED_FOLDER = "theorycheck-claims"  # beside the xdist workers' own temporary folders
 
 
 def pytest_addoption(parser):
@@ -90,19 +97,24 @@ class ClaimItem(pytest.Item):
         self.meta, self.part = meta, part
         self.add_marker(pytest.mark.claim(meta["id"]))
 
-    def _record(self) -> dict:
-        from .api import run_file
+    def _options(self):
         from .runner import RunOptions
         from .sim.context import resolve_device
+        opt = self.config.getoption
+        return RunOptions(profile=opt("--tc-profile"), seed=opt("--tc-seed"),
+                          device=resolve_device(opt("--tc-device")), sweep=opt("--tc-sweep"),
+                          search=opt("--tc-search"), failures_path=None, jobs=1)
 
+    def _record(self) -> dict:
         records = self.config.stash[_RECORDS]
         cid = self.meta["id"]
         if cid not in records:
-            opt = self.config.getoption
-            options = RunOptions(profile=opt("--tc-profile"), seed=opt("--tc-seed"),
-                                 device=resolve_device(opt("--tc-device")), sweep=opt("--tc-sweep"),
-                                 search=opt("--tc-search"), failures_path=None)
-            records[cid] = run_file(self.meta["path"], options)
+            options = self._options()
+            shared = shared_folder(self.config)
+            if shared is None:
+                records[cid] = run_claim_item(self.meta, options)
+            else:
+                records[cid] = once_per_session(shared, self.meta, options)
         return records[cid]
 
     def runtest(self):
@@ -120,9 +132,7 @@ class ClaimItem(pytest.Item):
             raise ClaimItemFailure(f"{kind} {name!r} of {record['id']}: not run ({record['verdict']}: "
                                    f"{record['reason'].splitlines()[0] if record['reason'] else ''})")
         if entry["verdict"] != wanted and record.get("expected", "confirmed") == "confirmed":
-            raise ClaimItemFailure(
-                f"{kind} {name!r} of {record['id']}: {entry['verdict']} (wanted {wanted})\n"
-                f"  {entry.get('description', '')}\n  {entry.get('reason', '')}")
+            raise ClaimItemFailure(_explain_part(kind, name, record, entry, wanted))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ClaimItemFailure):
@@ -134,14 +144,106 @@ class ClaimItem(pytest.Item):
 
 
 def _explain_claim(record: dict) -> str:
+    from .region import describe
     expected = record.get("expected", "confirmed")
     lines = [f"{record['id']}: {record['verdict']} (expected {expected}) — {record['reason']}"]
     ce = record.get("counterexample")
     if ce:
-        lines.append(f"minimal counterexample: {json.dumps(ce['params'])} (seed {ce['seed']}, "
+        lines.append(f"minimal counterexample: {json.dumps(ce['params'], ensure_ascii=False)} (seed {ce['seed']}, "
                      f"found by {ce.get('source')})")
         for chk in ce["checks"]:
             mark = "FAIL" if chk["passed"] is False else "ok  "
             lines.append(f"  {mark} {chk['name']}: theory {chk['theory']} | observed {chk['observed']} | "
                          f"margin {chk['margin']} {chk.get('detail') or ''}")
+        if ce.get("repro"):
+            lines.append(f"reproduce: {ce['repro']}")
+    if record.get("failure_region"):
+        lines.append(f"where it fails: {describe(record['failure_region'])}")
+    for kind, entries, bad in (("mutant", record.get("mutants") or [], "survived"),
+                               ("break", record.get("breaks") or [], "undetected")):
+        for e in entries:
+            example = e.get("example") if isinstance(e.get("example"), dict) else {}
+            if e.get("verdict") == bad and example.get("repro"):
+                lines.append(f"{kind} {e['name']!r} {bad}; reproduce: {example['repro']}")
     return "\n".join(lines)
+
+
+def _explain_part(kind: str, name: str, record: dict, entry: dict, wanted: str) -> str:
+    example = entry.get("example") if isinstance(entry.get("example"), dict) else {}
+    lines = [f"{kind} {name!r} of {record['id']}: {entry['verdict']} (wanted {wanted})",
+             f"  {entry.get('description', '')}", f"  {entry.get('reason', '')}"]
+    if example.get("repro"):
+        lines.append(f"reproduce: {example['repro']}")
+    return "\n".join(lines)
+
+
+# ---- running a claim once per session ---------------------------------------------------
+
+def run_claim_item(meta: dict, options) -> dict:
+    """The claim's record, run in an isolated worker like ``theorycheck run`` (no
+    second discovery: the item already knows the claim)."""
+    from .api import tasks_of
+    from .executors import get_executor
+    from .repro import options_of
+    from .runner import assemble
+    run_options = options_of(options)
+    records = get_executor("local", options).run(
+        tasks_of([meta]), lambda data: assemble({**data, "run_options": run_options}, options))
+    return records[0]
+
+
+def shared_folder(config) -> Path | None:
+    """Under pytest-xdist, a folder all workers of the session share (beside
+    their own basetemp folders); None without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    basetemp = getattr(config.option, "basetemp", None)
+    if basetemp:
+        folder = Path(basetemp).parent / SHARED_FOLDER
+    else:  # xdist always sets basetemp; be safe anyway
+        import tempfile
+        folder = Path(tempfile.gettempdir()) / f"{SHARED_FOLDER}-{workerinput.get('testrunuid', 'session')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cache_key(meta: dict, options) -> str:
+    what = {"path": str(Path(meta["path"]).resolve()), "id": meta["id"], "profile": options.profile,
+            "seed": options.seed, "device": options.device, "dtype": options.dtype, "sweep": options.sweep,
+            "search": options.search}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a+") as fh:
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks: each worker runs the claim itself
+            yield
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def once_per_session(folder: Path, meta: dict, options) -> dict:
+    """The claim's record: run by the first worker that asks (under a lock), read
+    from the JSON cache by the others."""
+    from .results import save_atomic
+    key = cache_key(meta, options)
+    cache = folder / f"{key}.json"
+    with _locked(folder / f"{key}.lock"):
+        if cache.exists():
+            try:
+                return json.loads(cache.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pass  # a damaged cache: run the claim again
+        record = run_claim_item(meta, options)
+        save_atomic(cache, record)
+        with open(folder / "runs.log", "a", encoding="utf-8") as log:
+            log.write(f"{meta['id']} {os.environ.get('PYTEST_XDIST_WORKER', '?')}\n")
+        return json.loads(json.dumps(record))  # the same JSON form the other workers read

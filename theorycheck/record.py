@@ -162,10 +162,42 @@ def draws_record(draws: list[dict]) -> list[dict]:
                         for d in draws[:MAX_DRAWS_KEPT]])
 
 
+def with_repro(meta: dict, data: dict, options, counterexample: dict | None, mutants: list,
+               breaks: list) -> None:
+    """The ``repro`` command (repro.command) of the counterexample, of every
+    mutant's example (for a surviving mutant: a draw it survived on) and of
+    every break's example; ``options`` is the run's RunOptions (None: the
+    ``run_options`` a front end put into ``data``, else the defaults)."""
+    from . import repro
+    run = repro.options_of(options) if options is not None else dict(data.get("run_options") or {})
+    batched = bool(data.get("flags", {}).get("batched"))
+
+    def cmd(params, batched_path, **kw):
+        return repro.command(meta["id"], params, module=meta.get("module", ""), **run,
+                             batched=batched and batched_path, **kw)
+    if counterexample:
+        counterexample["repro"] = cmd(counterexample["params"], repro.batched_source(counterexample.get("source")))
+    for m in mutants:
+        if m.get("example") is None and m.get("verdict") == "survived":
+            d = next((d for d in data["draws"] if (d.get("mutants") or {}).get(m["name"], {}).get("status") == PASS),
+                     None)
+            if d is not None:
+                m["example"] = {"params": d["params"], "seed": d["seed"], "source": d["source"], "checks": []}
+        if isinstance(m.get("example"), dict):
+            m["example"]["repro"] = cmd(m["example"]["params"], repro.batched_source(m["example"].get("source")),
+                                        mutant=m["name"])
+    for b in breaks:
+        if isinstance(b.get("example"), dict):
+            b["example"]["repro"] = cmd(b["example"]["params"], True, brk=b["name"])  # breaks run batched
+
+
 def claim_record(meta: dict, data: dict, *, verdict: str, reason: str, counts: Counter, by_source: dict,
                  reasons: Counter, mutants: list, breaks: list, resolution: dict, coverage: dict,
-                 planned: int) -> dict:
+                 planned: int, options=None) -> dict:
+    from .region import failure_region
     draws = data["draws"]
+    counterexample = counterexample_record(data["counterexample"])
+    with_repro(meta, data, options, counterexample, mutants, breaks)
     errors = [d for d in draws if d["status"] == ERROR]
     show = data.get("showcase") or {}
     plots_out, example_plots = [], iter(show.get("plots", []))
@@ -183,7 +215,8 @@ def claim_record(meta: dict, data: dict, *, verdict: str, reason: str, counts: C
         "draws_by_source": {src: {"passed": c[PASS], "failed": c[FAIL], "inconclusive": c[INCONCLUSIVE],
                                   "error": c[ERROR]} for src, c in sorted(by_source.items())},
         "inconclusive_reasons": dict(reasons.most_common()),
-        "counterexample": counterexample_record(data["counterexample"]),
+        "counterexample": counterexample,
+        "failure_region": failure_region(draws, meta["assumptions"]) if verdict == "refuted" else None,
         "checks": check_summaries(meta, draws),
         "mutants": mutants, "breaks": breaks,
         "resolution": resolution, "resolution_promised": meta["resolution_declared"],
@@ -205,6 +238,6 @@ def error_record(claim_id: str, title: str, module: str, message: str, duration:
             "verdict": verdict, "reason": message, "as_expected": verdict == expected,
             "examples": 0, "decided": 0, "inconclusive_examples": 0, "budget_spent": verdict == INCONCLUSIVE,
             "draws_planned": 0, "draws_note": "", "draws_by_source": {}, "inconclusive_reasons": {},
-            "counterexample": None, "checks": [], "mutants": [], "breaks": [], "resolution": {},
+            "counterexample": None, "failure_region": None, "checks": [], "mutants": [], "breaks": [], "resolution": {},
             "resolution_promised": None, "regimes": {}, "prediction": None, "plots": [], "draws": [],
             "error_trace": trace, "duration_s": round(duration, 3)}

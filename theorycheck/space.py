@@ -215,11 +215,16 @@ class Float(Param):
         return {**super().describe(), "range": [str(self.lo), str(self.hi)], "log": self.log}
 
 
+def _digits(x: float) -> int:
+    """Significant digits of a float as written (0.42 -> 2, 0.417 -> 3)."""
+    m = f"{abs(x):.15g}".split("e")[0].replace(".", "").lstrip("0")
+    return len(m.rstrip("0")) if m else 0
+
+
 def _simpler_float(c, v, lo) -> bool:
-    """Closer to the lower bound, or as close with fewer significant digits."""
-    if abs(c - lo) < abs(v - lo):
-        return True
-    return abs(c - lo) == abs(v - lo) and len(repr(c)) < len(repr(v))
+    """Fewer significant digits, or as many and closer to the lower bound (a
+    well-founded order: shrinking always ends)."""
+    return (_digits(c), abs(c - lo)) < (_digits(v), abs(v - lo))
 
 
 @dataclass

@@ -34,7 +34,8 @@ def test_bounds_with_margin():
     assert run(C.at_most("m", "x", "b"), {"b": 1.0}, {"x": 1.1}).passed is False
     assert run(C.at_most("m", "x", "b", margin=0.2), {"b": 1.0}, {"x": 1.1}).passed is True
     assert run(C.at_least("m", "x", "b"), {"b": 1.0}, {"x": 0.9}).passed is False
-    assert run(C.at_most("m", "x", "b"), {"b": 1.0}, {"x": math.inf}).passed is False
+    # the one non-finite rule: an overflow in a compared value is undecidable, never a pass
+    assert run(C.at_most("m", "x", "b"), {"b": 1.0}, {"x": math.inf}).passed is None
     assert run(C.at_least("m", "x", "b"), {"b": 1.0}, {"x": math.nan}).passed is None
 
 
@@ -75,12 +76,35 @@ def test_converges_and_diverges():
     assert run(C.converges("c", "t"), {}, {"t": [1.0, math.nan]}).passed is None
 
 
+def test_diverges_reads_an_overflow_before_a_nan():
+    assert run(C.diverges("d", "t"), {}, {"t": [1.0, 1e3, math.inf, math.nan]}).passed is True
+    assert run(C.diverges("d", "t"), {}, {"t": [1.0, 2.0, math.nan]}).passed is None
+
+
+def test_within_se_handles_zero_variance_exactly():
+    c = C.within_se("z", "m", "se", "t", z=3)
+    assert run(c, {"t": 1.0}, {"m": 1.02, "se": 0.01}).passed is True
+    assert run(c, {"t": 1.0}, {"m": 1.05, "se": 0.01}).passed is False
+    assert run(c, {"t": 1.0}, {"m": 1.0, "se": 0.0}).passed is True
+    ev = run(c, {"t": 1.0}, {"m": 1.0 + 1e-6, "se": 0.0})
+    assert ev.passed is False and math.isfinite(ev.margin)  # no division by a zero standard error
+    assert run(c, {"t": 1.0}, {"m": math.nan, "se": 0.1}).passed is None
+
+
+def test_used_is_the_share_of_the_tolerance():
+    ev = run(C.close("c", "v", "v", rtol=0.1, atol=0), {"v": 1.0}, {"v": 1.05})
+    assert ev.used == pytest.approx(0.5)
+    assert run(C.at_most("m", "x", "b", rtol=0.1), {"b": 1.0}, {"x": 1.05}).used == pytest.approx(0.5)
+
+
 def test_mean_within_uses_a_confidence_interval():
     rng = np.random.default_rng(0)
     x = rng.normal(1.0, 0.5, size=400)
     assert run(C.mean_within("m", "x", "mu"), {"mu": 1.0}, {"x": x}).passed is True
     assert run(C.mean_within("m", "x", "mu"), {"mu": 1.3}, {"x": x}).passed is False
     assert run(C.mean_within("m", "x", "mu"), {"mu": 1.0}, {"x": x[:3]}).passed is None
+    assert run(C.mean_within("m", "x", "mu"), {"mu": 1.0}, {"x": np.append(x, np.nan)}).passed is None
+    assert run(C.mean_within("m", "x", "mu"), {"mu": 2.0}, {"x": np.full(20, 2.0)}).passed is True
 
 
 def test_missing_key_is_an_error_not_a_pass():

@@ -216,6 +216,8 @@ class LocalExecutor:
     def _poll(self, r, ready, hard, progress):
         task, proc, conn = r["task"], r["proc"], r["conn"]
         elapsed = time.monotonic() - r["t0"]
+        expected = task.get("expected", "confirmed")
+        closed = False
         try:
             while conn.poll():
                 kind, payload = conn.recv()
@@ -226,21 +228,20 @@ class LocalExecutor:
                     return payload
                 elif kind == "load_error":
                     return error_record(task["id"], task["title"], task["path"], f"load error: {payload}",
-                                        elapsed, expected=task.get("expected", "confirmed"))
-                else:  # crash inside theorycheck
+                                        elapsed, expected=expected)
+                else:  # a failure inside theorycheck itself
                     return error_record(task["id"], task["title"], task["path"], payload.splitlines()[-1],
-                                        elapsed, trace=payload, expected=task.get("expected", "confirmed"))
+                                        elapsed, trace=payload, expected=expected)
         except (EOFError, OSError):
-            pass
-        if not proc.is_alive() and not conn.poll():
-            proc.join(timeout=1)
+            closed = True  # the worker is gone without a result
+        if closed or not proc.is_alive():
+            proc.join(timeout=2)
             return error_record(task["id"], task["title"], task["path"],
-                                f"{exit_cause(proc.exitcode)} (during: {r['stage']})", elapsed,
-                                expected=task.get("expected", "confirmed"))
+                                f"{exit_cause(proc.exitcode)} (during: {r['stage']})", elapsed, expected=expected)
         if elapsed > hard:
             return error_record(task["id"], task["title"], task["path"],
                                 f"hard timeout after {hard:.0f} s (during: {r['stage']})", elapsed,
-                                verdict=INCONCLUSIVE, expected=task.get("expected", "confirmed"))
+                                verdict=INCONCLUSIVE, expected=expected)
         return None
 
 

@@ -94,6 +94,75 @@ def is_weak(claim: dict) -> bool:
     return any(_dict(m).get("verdict") == "survived" for m in _list(claim.get("mutants")))
 
 
+def _text(v) -> str:
+    return v if isinstance(v, str) else "" if v is None else str(v)
+
+
+def search_text(c: dict) -> str:
+    """What the search box matches a claim on (lower case): id, family, title,
+    statement, notion, verdict and source."""
+    src = _dict(c.get("source"))
+    parts = [c.get("id"), c.get("family"), c.get("title"), c.get("statement"), c.get("notion"), c.get("verdict"),
+             src.get("paper"), src.get("authors"), src.get("year"), src.get("abstracts") or src.get("seed")]
+    return " ".join(_text(p) for p in parts if p not in (None, "")).lower()
+
+
+def _pct(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "> 10 %" if v is None else _text(v)
+    return f"{v * 100:.2g} %"
+
+
+def resolution_rows(c: dict) -> list[dict]:
+    rows = []
+    for key, r in _dict(c.get("resolution")).items():
+        if not isinstance(r, dict):
+            continue
+        kind = r.get("kind")
+        def side(v):
+            if kind == "count":
+                return "±1" if v is not None else "not ±1"
+            if kind == "flip":
+                return "a flip" if v is not None else "not a flip"
+            return _pct(v)
+        promised = r.get("promised")
+        if isinstance(promised, dict):
+            promised = ", ".join(f"{'−' if k == 'minus' else '+'} {_pct(v)}" for k, v in promised.items())
+        elif isinstance(promised, (int, float)) and not isinstance(promised, bool):
+            promised = _pct(promised)
+        sides = r.get("sides") if isinstance(r.get("sides"), list) else []
+        rows.append({"key": key, "kind": _text(kind), "minus": side(r.get("minus")),
+                     "plus": "—" if kind == "flip" else side(r.get("plus")), "sides": ", ".join(map(_text, sides)),
+                     "promised": _text(promised), "met": r.get("met"), "reason": _text(r.get("reason"))})
+    return rows
+
+
+def regime_rows(c: dict) -> list[dict]:
+    return [{"name": name, "condition": _text(r.get("condition")), "drawn": r.get("drawn"),
+             "decided": r.get("decided"), "quota": r.get("quota"), "covered": r.get("covered")}
+            for name, r in _dict(c.get("regimes")).items() if isinstance(r, dict)]
+
+
+def source_rows(c: dict) -> list[dict]:
+    rows = []
+    for src, v in _dict(c.get("draws_by_source")).items():
+        if isinstance(v, dict):
+            rows.append({"source": src, **{k: v.get(k, 0) for k in ("passed", "failed", "inconclusive", "error")}})
+    return rows
+
+
+def region_view(c: dict) -> dict | None:
+    from ..region import describe
+    r = c.get("failure_region")
+    if not isinstance(r, dict):
+        return None
+    try:
+        text = describe(r)
+    except Exception:  # a tampered record: show what is there
+        text = ""
+    return {**r, "text": text}
+
+
 def claim_view(c: dict) -> dict:
     """What the template needs per claim, computed once (plots, MathML, tallies)."""
     mutants, breaks = _list(c.get("mutants")), _list(c.get("breaks"))
@@ -115,6 +184,13 @@ def claim_view(c: dict) -> dict:
         "breaks_detected": sum(_dict(b).get("verdict") == "detected" for b in breaks),
         "mutants": mutants, "breaks": breaks, "plots": plots,
         "worst_margin": _worst(c),
+        "family": _text(c.get("family")), "search": search_text(c),
+        "repro": _text(_dict(c.get("counterexample")).get("repro")),
+        "region": region_view(c), "resolution": resolution_rows(c), "regimes": regime_rows(c),
+        "sources": source_rows(c),
+        "reasons": [(k, n) for k, n in _dict(c.get("inconclusive_reasons")).items()],
+        "published": c.get("expected") == "refuted",
+        "change": "", "changes": [],
     }
 
 
@@ -129,7 +205,11 @@ def summary(results: dict, views: list[dict]) -> dict:
     families: dict[str, list[dict]] = {}
     for v in views:
         families.setdefault(str(v["c"].get("family", "")), []).append(v)
+    width = lambda key: max([len(v[key]) for v in views] or [0])  # noqa: E731
     return {
+        "published": [v for v in views if v["published"]],
+        "mutant_columns": width("mutants"), "break_columns": width("breaks"),
+        "matrix": [v for v in views if v["mutants"] or v["breaks"]],
         "counts": [(k, counts.get(k, 0)) for k in VERDICTS],
         "weak": sum(v["weak"] for v in views),
         "mutants_refuted": sum(v["mutants_refuted"] for v in views),
@@ -154,19 +234,36 @@ def _env() -> Environment:
     return env
 
 
-def render_html(results: dict) -> str:
-    """The report page for one results document."""
+def _with_baseline(views: list[dict], results: dict, baseline: dict | None, baseline_path: str,
+                   results_path: str):
+    if baseline is None:
+        return None
+    from ..diff import compare
+    d = compare(baseline, results, baseline_path, results_path)
+    for v in views:
+        cid = str(v["c"].get("id", ""))
+        v["change"] = d.status_of(cid)
+        v["changes"] = d.for_claim(cid)
+    return d
+
+
+def render_html(results: dict, baseline: dict | None = None, baseline_path: str = "",
+                results_path: str = "") -> str:
+    """The report page for one results document (with ``baseline``, an older
+    results document: what changed since, as ``theorycheck diff`` says)."""
     claims = [c for c in _list(results.get("claims")) if isinstance(c, dict)]
     views = [claim_view(c) for c in claims]
     views.sort(key=lambda v: (str(v["c"].get("family", "")), ATTENTION[v["verdict"]], not v["weak"],
                               str(v["c"].get("id", ""))))
+    diff = _with_baseline(views, results, baseline, baseline_path, results_path)
     # the stylesheet and script are this package's own files, inlined verbatim
     return _env().get_template("index.html.j2").render(
-        r=results, env=_dict(results.get("environment")), claims=views, s=summary(results, views),
+        r=results, env=_dict(results.get("environment")), claims=views, s=summary(results, views), diff=diff,
         css=Markup(_static("report.css")), js=Markup(_static("report.js")))
 
 
-def write_html(results: dict, path: str | Path) -> Path:
+def write_html(results: dict, path: str | Path, baseline: dict | None = None, baseline_path: str = "",
+               results_path: str = "") -> Path:
     """Render first, then write whole (a page that fails to render replaces nothing)."""
     from ..results import write_atomic
-    return write_atomic(path, render_html(results))
+    return write_atomic(path, render_html(results, baseline, baseline_path, results_path))

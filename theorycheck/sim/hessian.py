@@ -136,12 +136,14 @@ def lanczos(loss, theta: torch.Tensor, k: int = 1, max_iter: int = 100, tol: flo
     every = check_every or (1 if dev.type == "cpu" else 4)
     q = start.detach().to(dev, dt).clone() if start is not None else torch.randn(
         n, generator=generator, dtype=dt, device=dev)
-    Q = torch.empty(m_max + 1, n, dtype=dt, device=dev)  # basis as rows
+    Q = torch.empty(min(m_max + 1, 32), n, dtype=dt, device=dev)  # basis as rows, grown by doubling
     Q[0] = q / q.norm()
     ab = torch.empty(2, m_max, dtype=dt, device=dev)  # α and β, read back at checks only
     history = []
     m = 0
     while True:
+        if m + 1 >= Q.shape[0]:
+            Q = torch.cat([Q, torch.empty(min(Q.shape[0], m_max + 1 - Q.shape[0]), n, dtype=dt, device=dev)])
         w = hv(Q[m])
         ab[0, m] = torch.dot(w, Q[m])
         basis = Q[: m + 1]

@@ -1,5 +1,7 @@
-// theorycheck report: sort the claims table by a column (rows stay inside the
-// page; no network), and open every <details> before printing.
+// theorycheck report: sort the claims table by a column, search and filter the
+// claims (by verdict and family), keep every claim reachable by its link
+// (#claim-ID), copy a repro command, and open every <details> before printing.
+// Everything runs on the page itself: no network.
 (function () {
   "use strict";
   function key(cell, type) {
@@ -32,6 +34,90 @@
       });
     });
   });
+
+  // ---- search and filters --------------------------------------------------------
+  var search = document.getElementById("search");
+  var family = document.getElementById("f-family");
+  var verdictBoxes = Array.prototype.slice.call(document.querySelectorAll("input.f-verdict"));
+  var shown = document.getElementById("shown");
+  var none = document.getElementById("none-shown");
+  function claimsOn() { return document.querySelectorAll("[data-claim][data-verdict]"); }
+  function matches(el) {
+    var verdicts = verdictBoxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+    if (verdicts.indexOf(el.getAttribute("data-verdict")) < 0) return false;
+    if (family && family.value && el.getAttribute("data-family") !== family.value) return false;
+    var text = el.getAttribute("data-search") || "";
+    var terms = search ? search.value.toLowerCase().split(/\s+/).filter(Boolean) : [];
+    return terms.every(function (t) { return text.indexOf(t) >= 0; });
+  }
+  function apply() {
+    var total = 0, visible = 0;
+    claimsOn().forEach(function (el) {
+      var ok = matches(el);
+      el.hidden = !ok;
+      if (el.tagName === "SECTION") { total += 1; if (ok) visible += 1; }
+    });
+    if (shown) shown.textContent = visible + " of " + total + " claims shown";
+    if (none) none.hidden = visible > 0;
+  }
+  function reset() {
+    if (search) search.value = "";
+    if (family) family.value = "";
+    verdictBoxes.forEach(function (b) { b.checked = true; });
+    apply();
+  }
+  if (search) search.addEventListener("input", apply);
+  if (family) family.addEventListener("change", apply);
+  verdictBoxes.forEach(function (b) { b.addEventListener("change", apply); });
+  var resetButton = document.getElementById("f-reset");
+  if (resetButton) resetButton.addEventListener("click", reset);
+
+  // a link to a claim always shows it, whatever the filters hide
+  function reveal() {
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    if (!id) return;
+    var target = document.getElementById(id);
+    if (!target) return;
+    if (target.hidden || target.closest("[hidden]")) {
+      reset();
+      target.scrollIntoView();
+    }
+  }
+  window.addEventListener("hashchange", reveal);
+  reveal();
+
+  // ---- copy a command --------------------------------------------------------------
+  function copied(button, ok) {
+    var label = button.textContent;
+    button.textContent = ok ? "copied" : "select and copy";
+    setTimeout(function () { button.textContent = label; }, 1500);
+  }
+  function fallback(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "absolute";
+    area.style.left = "-9999px";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    return ok;
+  }
+  document.querySelectorAll("button.copy").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var text = button.getAttribute("data-copy") || "";
+      window.__lastCopy = text;
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(function () { copied(button, true); },
+                                                 function () { copied(button, fallback(text)); });
+      } else {
+        copied(button, fallback(text));
+      }
+    });
+  });
+
   window.addEventListener("beforeprint", function () {
     document.querySelectorAll("details").forEach(function (d) { d.open = true; });
   });
