@@ -14,18 +14,34 @@ FIXTURE_CLAIMS = HERE / "fixture_claims"
 HOSTILE_RESULTS = HERE / "fixtures" / "hostile_results.json"
 
 
-def run_fixture_claims() -> dict:
-    """Run every fixture claim (quick profile, few examples) and build the results document."""
-    from theorycheck import results
-    from theorycheck.discovery import load_claim
-    from theorycheck.runner import RunOptions, error_record, safe_run_claim
+FIXTURE_OPTIONS = dict(profile="quick", seed=0, device="cpu", sweep=32, search=4, failures_path=None)
 
-    options = RunOptions(profile="quick", seed=0, device="cpu", database_dir=None, examples=4)
+
+def run_claims(paths, **overrides) -> list[dict]:
+    """Records of claim modules run in this process through the real runner
+    (worker side, then the parent's assembly), as ``theorycheck run`` builds them."""
+    from theorycheck.discovery import load_claim
+    from theorycheck.repro import options_of
+    from theorycheck.runner import RunOptions, assemble, run_claim
+
+    options = RunOptions(**{**FIXTURE_OPTIONS, **overrides})
+    records = []
+    for p in paths:
+        data = run_claim(load_claim(p), options)
+        records.append(assemble({**data, "run_options": options_of(options)}, options))
+    return records
+
+
+def run_fixture_claims() -> dict:
+    """Run every fixture claim (quick profile, a small sweep) and build the results document."""
+    from theorycheck import results
+    from theorycheck.record import error_record
+
     started = time.monotonic()
-    records = [safe_run_claim(load_claim(p), options) for p in sorted(FIXTURE_CLAIMS.glob("*.py"))]
+    records = run_claims(sorted(FIXTURE_CLAIMS.glob("*.py")))
     # what the runner writes for a worker that crashed: a record with almost nothing in it
     records.append(error_record("fixture.crashed", "A claim whose worker process died", "fixture_claims/none.py",
-                                "worker process died (exit code -9)", 1.5))
+                                "the worker was killed by SIGKILL (during: sweep)", 1.5))
     return results.build(records, profile="quick", seed=0, device="cpu", device_label="cpu (fixture)",
                          dtype="float64", paths=[str(FIXTURE_CLAIMS)], load_errors=[], duration_s=
                          time.monotonic() - started, complete=True)

@@ -15,7 +15,8 @@ HOSTILE = "<script>alert(1)</script>"
 OWN_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "main", "footer", "section", "h1", "h2", "h3",
     "p", "div", "span", "table", "thead", "tbody", "tr", "th", "td", "a", "code", "pre", "ul", "li", "b",
-    "cite", "details", "summary", "figure", "figcaption", "br", "script",
+    "cite", "details", "summary", "figure", "figcaption", "br", "script", "label", "input", "select", "option",
+    "button",
     "svg", "rect", "line", "text", "tspan", "g", "path", "circle",
     "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mfrac", "msqrt", "mroot", "msub", "msup", "msubsup",
     "munder", "mover", "munderover", "mtable", "mtr", "mtd", "mspace", "mstyle",
@@ -59,7 +60,7 @@ def test_report_shows_summary_and_every_claim(every_verdict, parse_html):
         assert version in text
     # the table links to a section per claim
     links = {a["href"] for tag, a in doc.tags if tag == "a" and a.get("href", "").startswith("#claim-")}
-    sections = {a["id"] for tag, a in doc.tags if tag == "section"}
+    sections = {a["id"] for tag, a in doc.tags if tag == "section" and "claim" in a.get("class", "").split()}
     assert links == {"#" + s for s in sections}
     assert sections == {"claim-" + c["id"] for c in every_verdict["claims"]}
 
@@ -73,7 +74,7 @@ def test_claim_section_contents(every_verdict, parse_html):
         bool(c["math"] and c["math"]["mathml"]) for c in every_verdict["claims"])
     assert "<munderover>" in page
     # source, assumptions, prediction with its exact value, checks with margins, mutants, breaks
-    assert "Elements of analysis (fixture)" in text and "seed 000" in text
+    assert "Elements of analysis (fixture)" in text and "collection of abstracts seed 000" in text
     assert "[-0.9, 0.9]" in text
     assert geo["prediction"]["values"]["sum"]["exact"] in text
     assert "partial sum matches 1/(1 − r)" in text and "1/(1 + r)" in text and "r = 1.05" in text
@@ -128,7 +129,10 @@ def test_hostile_values_show_as_text(hostile, parse_html):
     for s in (HOSTILE + " a hostile title", "<img src=x onerror=alert('statement')>",
               "<script>alert('reason')</script>", "<script>alert('ce reason')</script>",
               "<script>alert('mutant')</script>", "<script>alert('load')</script>",
-              "<script>alert('torch')</script>", "<script>alert('plot error')</script>"):
+              "<script>alert('torch')</script>", "<script>alert('plot error')</script>",
+              "<script>alert('mutant repro')</script>", "fails when <script>alert('rule')</script>",
+              "<script>alert('inconclusive')</script>", "<script>alert('regime')</script>",
+              "<script>alert('res reason')</script>", "<script>alert('region note')</script>"):
         assert s in text, s
     assert "label = " + HOSTILE in text  # the counterexample parameter
     assert "link" in text and "alert('mathml')" not in text  # the MathML kept its text, lost its script
@@ -161,7 +165,8 @@ def test_cli_report_regenerates_from_results_file(every_verdict_file, tmp_path, 
     out = tmp_path / "sub" / "report.html"
     assert main(["report", str(every_verdict_file), "-o", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render_html(results.load(every_verdict_file))
-    assert main(["report", str(tmp_path / "missing.json")]) == 2
+    assert main(["report", str(tmp_path / "missing.json")]) == 1  # an unreadable input file: 1, one line
+    assert "no results file" in capsys.readouterr().err
 
 
 def test_write_html_is_atomic(every_verdict, tmp_path):
@@ -181,7 +186,8 @@ def test_cli_run_writes_the_report(tmp_path, parse_html):
     """``theorycheck run`` writes results.json and, from it, index.html."""
     module = Path(__file__).parent / "fixture_claims" / "geometric_confirmed.py"
     out = tmp_path / "run"
-    assert main(["run", str(module), "--out", str(out), "--no-db", "--examples", "3", "--device", "cpu"]) == 0
+    assert main(["run", str(module), "--out", str(out), "--no-db", "--sweep", "16", "--search", "2",
+                 "--device", "cpu"]) == 0
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page == render_html(results.load(out / "results.json"))
     doc = parse_html(page)
