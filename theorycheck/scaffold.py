@@ -88,8 +88,8 @@ claim = Claim(
                   note="skeleton written by theorycheck new"),
     # the assumptions: typed parameters with ranges, and constraints between them
     assumptions=AssumptionSpace(
-        [Float("eta", 0.01, 1.0, log=True, description="step size η"),
-         Float("a", 0.1, 5.0, log=True, description="curvature a > 0"),
+        [Float("eta", 0.05, 1.0, description="step size η"),
+         Float("a", 0.5, 5.0, description="curvature a > 0"),
          Float("x0", 0.5, 2.0, description="starting point")],
         constraints=["eta * a < 2"]),
     derive=derive,

@@ -93,6 +93,34 @@ def screenshot(page: str | Path, png: str | Path, width: int = 1280, height: int
     return png
 
 
+def probe(page: str | Path, script: str, fragment: str = "", width: int = 1280, binary: str | None = None,
+          timeout: float = 60, delay_ms: int = 50) -> dict:
+    """Run ``script`` in the page after it loaded (opened at ``#fragment`` when
+    given): a JavaScript function body that may interact with the page and
+    calls ``done(value)`` once, with a JSON-serialisable value, which is returned.
+    Any alert() the page runs is recorded in ``window.__calls``."""
+    binary = binary or find_chromium()
+    if binary is None:
+        raise FileNotFoundError("no chromium binary found (apt-get install chromium)")
+    runner = ("<script>window.addEventListener('load', function () { setTimeout(function () {"
+              "function done(value) { var pre = document.createElement('pre'); pre.id = '__probe';"
+              "pre.textContent = JSON.stringify(value); document.body.appendChild(pre); }"
+              f"{script}\n}}, {int(delay_ms)}); }});</script>")
+    text = Path(page).read_text(encoding="utf-8")
+    text = text.replace("<head>", "<head>" + _TRAP, 1).replace("</body>", runner + "</body>", 1)
+    with tempfile.TemporaryDirectory(prefix="theorycheck-probe-") as tmp:
+        probe_page = Path(tmp) / "probe.html"
+        probe_page.write_text(text, encoding="utf-8")
+        url = probe_page.as_uri() + (f"#{fragment}" if fragment else "")
+        proc = _run(binary, [f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom", url],
+                    timeout)
+    start = proc.stdout.find('<pre id="__probe">')
+    if start < 0:
+        raise RuntimeError(f"the probe did not finish (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    body = proc.stdout[start + len('<pre id="__probe">'):]
+    return json.loads(html.unescape(body[:body.index("</pre>")]))
+
+
 def measure(page: str | Path, width: int = 1280, binary: str | None = None, timeout: float = 60) -> dict:
     """Sizes of the claims' <math> and plot <svg> elements as laid out, the
     number of claim sections and scripts, and any alert() a value ran."""

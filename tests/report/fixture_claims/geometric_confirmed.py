@@ -35,6 +35,7 @@ claim = Claim(
     checks=[close("partial sum matches 1/(1 − r)", "sum", "sum", rtol=1e-9, atol=1e-12)],
     mutants=[Mutant("1/(1 + r)", lambda p, pred: {"sum": 1 / (1 + sp.nsimplify(p["r"]))}, "wrong sign")],
     breaks=[Break("r = 1.05", lambda p: {**p, "r": 1.05}, "outside |r| < 1 the series diverges")],
+    regimes={"alternating (r < 0)": "r < 0"},
     plots=[
         Plot("partial sums against the limit", [
             Series("partial sum", "observation.steps", "observation.partial"),

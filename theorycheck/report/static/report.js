@@ -109,12 +109,15 @@
     button.addEventListener("click", function () {
       var text = button.getAttribute("data-copy") || "";
       window.__lastCopy = text;
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(text).then(function () { copied(button, true); },
-                                                 function () { copied(button, fallback(text)); });
-      } else {
-        copied(button, fallback(text));
+      var ok = fallback(text);
+      if (ok || !(navigator.clipboard && window.isSecureContext)) {
+        copied(button, ok);
+        return;
       }
+      var settled = false;
+      function settle(ok) { if (!settled) { settled = true; copied(button, ok); } }
+      navigator.clipboard.writeText(text).then(function () { settle(true); }, function () { settle(false); });
+      setTimeout(function () { settle(false); }, 1000);  // a clipboard that never answers
     });
   });
 
