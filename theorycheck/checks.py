@@ -255,7 +255,9 @@ def conserved(name: str, steps: Getter, drifts: Getter, order: Getter, slope_tol
                         f"drifts {np.array2string(d, precision=2)}", used=max(0.0, 1 - m / slope_tol))
 
     shape = "at least like" if one_sided else "like"
-    return Check(name, fn, f"drift of {_label(drifts)} shrinks {shape} step^{_label(order)}")
+    # "at least like step^p" is a lower bound on the order: too low an order is a weaker statement
+    sides = {order: ("plus",)} if one_sided and isinstance(order, str) else {}
+    return Check(name, fn, f"drift of {_label(drifts)} shrinks {shape} step^{_label(order)}", sides)
 
 
 def conserved_at_least(name: str, steps: Getter, drifts: Getter, order: Getter, slope_tol=0.6,
