@@ -171,10 +171,13 @@ def _options(args):
 
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    if args.executor == "ray" and args.device in ("auto", "cuda"):
+        device = args.device  # the cluster decides: the driver makes no CUDA call (fork / CUDA pitfalls)
+    else:
+        try:
+            device = resolve_device(args.device)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     sweep = args.sweep if args.sweep is not None else args.sweep_alias
     for flag, v in (("--jobs", args.jobs), ("--sweep", sweep), ("--budget", args.budget),
                     ("--timeout", args.timeout)):
@@ -195,7 +198,6 @@ def _options(args):
 def cmd_run(args, out: Console, err: Console) -> int:
     from . import failures as store
     from .executors import get_executor
-    from .report import write_html
     from .runner import assemble
     from .sim.context import device_name
 
@@ -222,14 +224,17 @@ def cmd_run(args, out: Console, err: Console) -> int:
     records: list[dict] = []
     started = time.monotonic()
 
+    executor_kw = {"address": args.address} if args.executor == "ray" else {}
+    executor = get_executor(args.executor, options, **executor_kw)
+    options = executor.options  # the Ray executor settles "auto" from the cluster
+    label = getattr(executor, "device_label", None) or device_name(options.device)
+
     def document(complete: bool) -> dict:
         return res.build(records, profile=args.profile, seed=args.seed, device=options.device,
-                         device_label=device_name(options.device), dtype=args.dtype, paths=list(args.paths),
+                         device_label=label, dtype=args.dtype, paths=list(args.paths),
                          load_errors=load_errors, duration_s=time.monotonic() - started, complete=complete,
                          executor=args.executor, jobs=options.jobs)
 
-    executor_kw = {"address": args.address} if args.executor == "ray" else {}
-    executor = get_executor(args.executor, options, **executor_kw)
     interrupted = False
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[now]}"), console=err, transient=False) as bar:
@@ -386,10 +391,13 @@ def cmd_repro(args, out: Console, err: Console) -> int:
         raise UsageError("--params must be a JSON object of parameter values, e.g. '{\"n\": 3}'")
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    if args.executor == "ray" and args.device in ("auto", "cuda"):
+        device = args.device  # the cluster decides: the driver makes no CUDA call (fork / CUDA pitfalls)
+    else:
+        try:
+            device = resolve_device(args.device)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     for p in args.paths:

@@ -109,8 +109,7 @@ def compare_claim(cid: str, old: dict, new: dict) -> list[Change]:
     elif oce and nce and oce.get("params") != nce.get("params"):
         out.append(Change(cid, "counterexample", CHANGED,
                           f"counterexample moved: {_params(oce.get('params'))} → {_params(nce.get('params'))}"))
-    for field_name, good, bad, label in (("mutants", "refuted", "survived", "mutant"),
-                                         ("breaks", "detected", "undetected", "break")):
+    for field_name, good, label in (("mutants", "refuted", "mutant"), ("breaks", "detected", "break")):
         om, nm = _entries(old, field_name), _entries(new, field_name)
         for name in nm:
             if name not in om:

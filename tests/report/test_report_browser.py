@@ -54,7 +54,8 @@ def test_hostile_report_runs_no_script(hostile, tmp_path):
 INTERACT = r"""
 function visible() {
   return Array.prototype.filter.call(document.querySelectorAll('section.claim'), function (s) {
-    return !s.hidden && s.getBoundingClientRect().height > 0; }).map(function (s) { return s.getAttribute('data-claim'); });
+    return !s.hidden && s.getBoundingClientRect().height > 0;
+  }).map(function (s) { return s.getAttribute('data-claim'); });
 }
 function rows() {
   return Array.prototype.filter.call(document.querySelectorAll('#claims-table tbody tr'), function (r) {
@@ -73,7 +74,9 @@ search.dispatchEvent(new Event('input'));
 var confirmed = document.querySelector('input.f-verdict[value="confirmed"]');
 confirmed.click();
 out.without_confirmed = visible();
-document.querySelectorAll('input.f-verdict').forEach(function (b) { if (b.value !== 'error') { if (b.checked) b.click(); } });
+document.querySelectorAll('input.f-verdict').forEach(function (b) {
+  if (b.value !== 'error' && b.checked) b.click();
+});
 out.errors_only = visible();
 document.getElementById('f-reset').click();
 var family = document.getElementById('f-family');
@@ -126,6 +129,6 @@ def test_search_filters_and_anchor_in_chromium(every_verdict, tmp_path):
 def test_opening_a_claim_link_scrolls_to_it(every_verdict, tmp_path):
     page = write_html(every_verdict, tmp_path / "index.html")
     m = browser.probe(page, "var t = document.getElementById('claim-fixture.raising');"
-                            "done({top: Math.round(t.getBoundingClientRect().top), scroll: Math.round(window.scrollY)});",
-                      fragment="claim-fixture.raising")
+                            "done({top: Math.round(t.getBoundingClientRect().top),"
+                            " scroll: Math.round(window.scrollY)});", fragment="claim-fixture.raising")
     assert m["scroll"] > 0 and abs(m["top"]) <= 2

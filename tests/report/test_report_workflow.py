@@ -15,7 +15,7 @@ def claim(data, cid):
 
 
 def section(page, cid):
-    start = page.index(f'<section class="claim')
+    start = page.index('<section class="claim')
     start = page.index(f'id="claim-{cid}"', start)
     return page[start:page.index("</section>", start)]
 

@@ -2,8 +2,6 @@
 import copy
 import json
 
-import pytest
-
 from theorycheck import results
 from theorycheck.cli import main
 from theorycheck.diff import compare, render_text

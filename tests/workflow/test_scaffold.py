@@ -1,6 +1,7 @@
 """theorycheck new: a commented skeleton that loads and is confirmed out of the box,
 and is the tutorial's finished claim."""
 import re
+import shlex
 
 import pytest
 
@@ -23,6 +24,12 @@ def test_new_writes_a_skeleton_that_is_confirmed(workdir, tutorial, capsys):
     assert {m["verdict"] for m in record["mutants"]} == {"refuted"}
     assert {b["verdict"] for b in record["breaks"]} == {"detected"}
     assert all(r["covered"] for r in record["regimes"].values())
+    # a mutant refuted on a sweep draw is re-run the way the sweep ran it: through simulate_batch
+    example = next(m["example"] for m in record["mutants"] if m["example"]["source"] == "sweep")
+    assert "--batched" in example["repro"]
+    capsys.readouterr()
+    assert main(shlex.split(example["repro"])[1:]) == 1
+    assert "through simulate_batch (as the sweep ran it)" in capsys.readouterr().out
 
 
 def test_new_refuses_bad_ids_and_existing_files(workdir, capsys):
