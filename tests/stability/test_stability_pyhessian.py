@@ -1,6 +1,7 @@
 """Cross-check of the Hessian toolkit against the peer library PyHessian on
 the same model and data: top eigenvalue and trace agree within the errors each
-side states (power-iteration tolerance; Hutchinson standard errors)."""
+side states (power-iteration tolerance; Hutchinson standard errors); and,
+when installed, against curvlinops (products and scipy's eigsh)."""
 import math
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 pyhessian = pytest.importorskip("pyhessian")
 
-from theorycheck.sim.hessian import dense_hessian, flat_loss, hutchinson_trace, lanczos  # noqa: E402
+from theorycheck.sim.hessian import dense_hessian, flat_loss, hutchinson_trace, hvp_fn, lanczos  # noqa: E402
 
 
 @pytest.fixture
@@ -58,3 +59,22 @@ def test_top_eigenvalue_and_trace_agree_with_pyhessian(seed, float64_default):
     assert abs(t_ours.value - t_theirs) <= 4 * combined
     assert abs(t_ours.value - exact) <= 4 * t_ours.stderr
     assert abs(t_theirs - exact) <= 4 * se_theirs
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.script in curvlinops' dependencies
+def test_products_and_top_eigenvalue_agree_with_curvlinops():
+    """The second peer, curvlinops (optional: ``pip install curvlinops-for-pytorch``,
+    see README): same Hessian-vector products, same top eigenvalue from scipy's eigsh."""
+    curvlinops = pytest.importorskip("curvlinops")
+    from scipy.sparse.linalg import eigsh
+
+    net, x, y = model_and_data(2)
+    crit = torch.nn.MSELoss()
+    loss, theta = flat_loss(net, crit, x, y)
+    H = curvlinops.HessianLinearOperator(net, crit, list(net.parameters()), [(x, y)])
+    V = torch.randn(3, theta.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    ours = hvp_fn(loss, theta, batched=True)(V)
+    assert torch.allclose(ours, (H @ V.T).T, rtol=1e-10, atol=1e-12)
+    (theirs,) = eigsh(H.to_scipy(), k=1, which="LA", tol=1e-12, return_eigenvectors=False)
+    rep = lanczos(loss, theta, k=1, tol=1e-12, generator=torch.Generator().manual_seed(0))
+    assert math.isclose(float(rep.values[0]), float(theirs), rel_tol=1e-9)

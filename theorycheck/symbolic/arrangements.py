@@ -90,16 +90,18 @@ def _all_signs(k: int) -> np.ndarray:
 
 def _lines(Y: np.ndarray):
     """The lines (1-dim flats) of the essential arrangement Y (n × r, unit rows):
-    unit directions L (c × r) and incidences ``on`` (n × c, |y_iᵀℓ| ≤ FLAT_TOL),
-    one per distinct line."""
+    unit directions L (c × r) and incidences ``on`` (n × c: |y_iᵀℓ| ≤ FLAT_TOL,
+    and always the r − 1 rows that define ℓ), one per distinct line."""
     n, r = Y.shape
     if r == 2:
         L = np.stack([-Y[:, 1], Y[:, 0]], 1)  # each hyperplane is a line
+        defining = np.arange(n)[:, None]
     else:
         subsets = np.array(list(combinations(range(n), r - 1)), dtype=np.intp)
-        found = []
+        found, kept = [], []
         for start in range(0, len(subsets), _CHUNK):
-            A = Y[subsets[start:start + _CHUNK]]  # (c, r−1, r)
+            block = subsets[start:start + _CHUNK]
+            A = Y[block]  # (c, r−1, r)
             if r == 3:
                 ell = np.cross(A[:, 0], A[:, 1])
                 norms = np.linalg.norm(ell, axis=1)
@@ -109,8 +111,11 @@ def _lines(Y: np.ndarray):
                 _, s, Vt = np.linalg.svd(A, full_matrices=True)
                 ok = s[:, -1] > 1e3 * FLAT_TOL * s[:, 0]  # r − 1 independent rows
                 found.append(Vt[ok, -1, :])
-        L = np.concatenate(found) if found else np.zeros((0, r))
+            kept.append(block[ok])
+        L = np.concatenate(found)
+        defining = np.concatenate(kept)
     on = np.abs(Y @ L.T) <= FLAT_TOL
+    on[defining, np.arange(len(L))[:, None]] = True  # rounding must not drop a defining row
     # one line per incidence set (the set determines the line: its rows have rank r − 1)
     _, first = np.unique(np.packbits(on.T, axis=1), axis=0, return_index=True)
     first = np.sort(first)
