@@ -2,7 +2,10 @@
 pyscnn, for growing n (same machine, same data, same patterns).
 
     python benchmarks/bench_convex_relu.py [--d 3] [--ns 8 12 16 20 24] [--beta 0.1] [--al-max-n 12]
-                                           [--growth-ns 8 12 16 24 32 48] [--lp-max-n 12]
+                                           [--growth-ns 8 12 16 24 32 48] [--lp-max-n 12] [--clock cpu|wall]
+
+Times are process CPU time by default (robust on a shared machine; run with
+OMP_NUM_THREADS=1 so no library spreads over threads), wall time with --clock wall.
 
 Columns: patterns (exact count, checked against Cover's count), theorycheck
 enumeration and solve times (cvxpy + Clarabel, with our dual certificate),
