@@ -180,7 +180,7 @@ def simulate_batch(params_list, ctx):
             path, ref = _tie_batch(ps, ctx)
         delta, kl, mae, ce, ent = (torch.stack(x) for x in zip(*path))  # (checkpoints, B, points)
         ce_r, mae_r = ratios(delta, kl, mae)
-        e01, ekl, emae = delta.mean(-1), kl.mean(-1), mae.mean(-1)
+        e01, emae = delta.mean(-1), mae.mean(-1)
         ref_t = torch.stack([ent.mean(-1)[:, j] if r is None else torch.full_like(e01[:, j], r)
                              for j, r in enumerate(ref)], 1)
         ece = ce.mean(-1) - ref_t  # excess CE risk over the class's best (= E KL when the gaps vanish)

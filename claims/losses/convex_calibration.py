@@ -36,8 +36,8 @@ from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Muta
                          at_most, holds)
 
 from ._calibration import draw_generators
-from ._convex import (AT0, ETAS, kink_example, minimiser_set, nonconvex_eval, one_sided_derivatives_at_0,
-                      pad_losses, phi_eval, random_loss)
+from ._convex import (AT0, ETAS, minimiser_set, nonconvex_eval, one_sided_derivatives_at_0, pad_losses, phi_eval,
+                      random_loss)
 
 STARTS = (0.0, -0.5, 0.5, -2.0, 2.0, -4.0, 4.0)
 STEPS = 400
@@ -171,7 +171,8 @@ claim = Claim(
               "the theorem on the exact minimiser sets (no simulation)"),
     ],
     mutants=[
-        Mutant("near-miss: φ′(0) ≤ 0 suffices", lambda p, pred: {**pred, "calibrated": p["at0"] in ("negative", "zero")},
+        Mutant("near-miss: φ′(0) ≤ 0 suffices",
+               lambda p, pred: {**pred, "calibrated": p["at0"] in ("negative", "zero")},
                "a flat piece through 0 makes 0 a minimiser for every η"),
         Mutant("a negative right derivative suffices",
                lambda p, pred: {**pred, "calibrated": p["at0"] in ("negative", "kink_negative")},

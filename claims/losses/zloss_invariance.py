@@ -34,8 +34,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from theorycheck import (AssumptionSpace, Break, Claim, Float, Inconclusive, Int, Mutant, Plot, Seed, Series,
-                         Source, close)
+from theorycheck import AssumptionSpace, Break, Claim, Float, Int, Mutant, Plot, Seed, Series, Source, close
 
 from ._zloss import derivation, rk4_flow, rk4_step, zloss_and_grad
 
@@ -163,7 +162,7 @@ def simulate_batch(params_list, ctx):
     back = (S1[ks].transpose(0, 1) - beta[:, None]) / scale[:, None]  # (õ − β)/α at the checkpoints
     dev = ((back - x) * mask[:, None]).norm(dim=(2, 3)) / (x * mask[:, None]).norm(dim=(2, 3))
     out = []
-    for i, p in enumerate(params_list):
+    for i in range(B):
         obs = {"loss_change": float(loss_change[i]), "grad_factor_fit": float(c[i]),
                "grad_residual": float(resid[i]), "time_scale_fit": float(tau[i]),
                "time_ratio_spread": float(spread[i]), "path_deviation": float(dev[i].max()),
