@@ -391,13 +391,10 @@ def cmd_repro(args, out: Console, err: Console) -> int:
         raise UsageError("--params must be a JSON object of parameter values, e.g. '{\"n\": 3}'")
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r} (choose from {', '.join(PROFILES)})")
-    if args.executor == "ray" and args.device in ("auto", "cuda"):
-        device = args.device  # the cluster decides: the driver makes no CUDA call (fork / CUDA pitfalls)
-    else:
-        try:
-            device = resolve_device(args.device)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     for p in args.paths:

@@ -188,9 +188,15 @@ def reproduce(spec: dict) -> dict:
 
     claim = find_claim(spec["id"], spec["paths"])
     params = check_params(claim.assumptions, spec["params"])
-    profile = get_profile(spec["profile"])
-    ctx = SimContext(device=spec["device"], dtype=getattr(torch, spec["dtype"]), seed=spec["seed"],
-                     budget_s=profile.budget_s, size=profile.size)
+    from . import runner
+    options = runner.RunOptions(profile=spec["profile"], seed=spec["seed"], device=spec["device"],
+                                dtype=spec["dtype"], failures_path=None)
+    if hasattr(runner, "context_of"):  # the run's own context, built the one way the runner builds it
+        ctx = runner.context_of(options)
+    else:
+        profile = get_profile(spec["profile"])
+        ctx = SimContext(device=spec["device"], dtype=getattr(torch, spec["dtype"]), seed=spec["seed"],
+                         budget_s=profile.budget_s, size=profile.size)
     ev = Evaluator(claim, ctx, spec["seed"])
     batched = bool(spec.get("batched")) and claim.simulate_batch is not None
     from .record import relative_module
