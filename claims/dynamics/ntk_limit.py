@@ -183,7 +183,9 @@ claim = Claim(
     simulate=simulate,
     simulate_batch=simulate_batch,
     checks=[
-        within_se("mean NTK equals the arc-cosine kernel", "mean_hat", "mean_se", "theta_inf", z=Z),
+        # atol: an entry of size ≲ 1e-4 (inputs nearly antiparallel: almost no neuron is active on both) can
+        # come out exactly 0 with a zero standard error from 2^13 neurons
+        within_se("mean NTK equals the arc-cosine kernel", "mean_hat", "mean_se", "theta_inf", z=Z, atol=1e-4),
         within_se("fluctuations shrink like width^-1/2", "rate_hat", "rate_se", "rate", z=Z),
     ],
     mutants=[
