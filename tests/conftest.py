@@ -15,4 +15,4 @@ def fixture_claims() -> Path:
 @pytest.fixture
 def quick_options(tmp_path):
     from theorycheck.runner import RunOptions
-    return RunOptions(profile="quick", seed=0, device="cpu", database_dir=str(tmp_path / "db"))
+    return RunOptions(profile="quick", seed=0, device="cpu", failures_path=str(tmp_path / "failures.json"))

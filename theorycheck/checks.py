@@ -178,8 +178,8 @@ def holds(name: str, value: Getter, description: str = "") -> Check:
 
     def fn(pred, obs, params, ctx):
         v = _get(value, obs, pred, obs, params)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return Evidence(name, None, math.nan, None, None, None, "undecidable")
+        if v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v)):
+            return Evidence(name, None, math.nan, None, None, None, "undecidable (None, NaN or inf)")
         ok = bool(v)
         return Evidence(name, ok, 1.0 if ok else -1.0, True, ok, used=0.0 if ok else math.inf)
 

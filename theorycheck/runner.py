@@ -75,6 +75,13 @@ class RunOptions:
         return self.timeout_s if self.timeout_s is not None else self.profile_obj().hard_timeout_s
 
 
+def context_of(options: RunOptions) -> SimContext:
+    """The simulation context of a run (a draw's own seed is set per draw)."""
+    profile = options.profile_obj()
+    return SimContext(device=options.device, dtype=getattr(torch, options.dtype), seed=options.seed,
+                      budget_s=profile.budget_s, size=profile.size)
+
+
 def _first_failure(draws: list[dict]) -> dict | None:
     return next((d for d in draws if d["status"] == FAIL), None)
 
@@ -86,9 +93,7 @@ def run_claim(claim: Claim, options: RunOptions, say=None, chunk_runner=None, re
     profile = options.profile_obj()
     started = time.monotonic()
     deadline = started + profile.budget_s
-    ctx = SimContext(device=options.device, dtype=getattr(torch, options.dtype), seed=options.seed,
-                     budget_s=profile.budget_s, size=profile.size)
-    ev = Evaluator(claim, ctx, options.seed, interrupts_are_users)
+    ev = Evaluator(claim, context_of(options), options.seed, interrupts_are_users)
     runner = chunk_runner or sweep.local_runner(ev, deadline)
     batched = claim.simulate_batch is not None
     resim = claim.simulation_uses_prediction or claim.batch_uses_prediction
@@ -229,7 +234,7 @@ def assemble(data: dict, options: RunOptions) -> dict:
         counterexample=data["counterexample"])
     return rec.claim_record(meta, data, verdict=verdict, reason=reason, counts=counts, by_source=by_source,
                             reasons=reasons, mutants=mutants, breaks=breaks, resolution=resolution,
-                            coverage=coverage, planned=planned)
+                            coverage=coverage, planned=planned, options=options)
 
 
 class _BreakSpec:

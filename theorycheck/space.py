@@ -78,18 +78,23 @@ class Param:
 
 
 UNIT_BITS = 20
+# one irrational step per parameter (fractional parts of square roots of primes)
+_STEPS = tuple(math.sqrt(p) % 1 for p in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53))
 
 
-def _bit_reverse(k: int, bits: int = UNIT_BITS) -> int:
-    return int(format(k, f"0{bits}b")[::-1], 2)
+def unit_strategy(index: int = 0) -> st.SearchStrategy[float]:
+    """A quantile in [0, 1) for one parameter drawn alone (see
+    ``AssumptionSpace.strategy`` for the joint draw)."""
+    step = _STEPS[index % len(_STEPS)]
+    return st.integers(0, 2**UNIT_BITS - 1).map(lambda k: (k * step) % 1.0)
 
 
-def unit_strategy() -> st.SearchStrategy[float]:
-    """A quantile in [0, 1) for hypothesis.  Hypothesis favours small integers;
-    reversing the bits turns its small draws into a coarse-to-fine spread
-    (0, ½, ¼, ¾, …) instead of a pile at the lower bound, while shrinking
-    still goes towards 0, i.e. the lower bound."""
-    return st.integers(0, 2**UNIT_BITS - 1).map(lambda k: _bit_reverse(k) / 2**UNIT_BITS)
+def _mix(h: int, k: int) -> int:
+    """A 61-bit running hash of the integers drawn so far (splitmix-style)."""
+    h = (h ^ (k + 0x9E3779B97F4A7C15)) & 0xFFFFFFFFFFFFFFFF
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return h ^ (h >> 31)
 
 
 def simple_float(x: float, digits: int = 6) -> float:
@@ -124,10 +129,10 @@ class Int(Param):
     def bounds(self, values):
         return int(math.ceil(self.lo(values))), int(math.floor(self.hi(values)))
 
-    def strategy(self, values):
+    def strategy(self, values, index=0):
         lo, hi = self.bounds(values)
         assume(lo <= hi)
-        return unit_strategy().map(lambda u: self.from_unit(u, values))
+        return unit_strategy(index).map(lambda u: self.from_unit(u, values))
 
     def sample(self, values, rng):
         lo, hi = self.bounds(values)
@@ -172,10 +177,10 @@ class Float(Param):
     def bounds(self, values):
         return float(self.lo(values)), float(self.hi(values))
 
-    def strategy(self, values):
+    def strategy(self, values, index=0):
         lo, hi = self.bounds(values)
         assume(lo <= hi)
-        return unit_strategy().map(lambda u: self._at(u, lo, hi))
+        return unit_strategy(index).map(lambda u: self._at(u, lo, hi))
 
     def _at(self, u, lo, hi):
         x = lo * (hi / lo) ** u if self.log else lo + (hi - lo) * u
@@ -239,7 +244,7 @@ class Choice(Param):
         if not self.options:
             raise SpaceError(f"parameter {name!r}: empty list of options")
 
-    def strategy(self, values):
+    def strategy(self, values, index=0):
         return st.sampled_from(self.options)
 
     def sample(self, values, rng):
@@ -266,8 +271,8 @@ class Seed(Param):
 
     kind = "seed"
 
-    def strategy(self, values):
-        return unit_strategy().map(lambda u: self.from_unit(u, values))
+    def strategy(self, values, index=0):
+        return unit_strategy(index).map(lambda u: self.from_unit(u, values))
 
     def sample(self, values, rng):
         return int(rng.integers(0, 2**31 - 1))
@@ -333,14 +338,28 @@ class AssumptionSpace:
 
     # ---- draws ---------------------------------------------------------------
     def strategy(self) -> st.SearchStrategy[dict]:
-        """A hypothesis strategy of parameter dicts inside the assumptions."""
+        """A hypothesis strategy of parameter dicts inside the assumptions.
+
+        Hypothesis favours small integers and, when it opens a new branch,
+        completes it with zeros; read as quantiles those pile draws on the
+        lower bounds.  Here each parameter's quantile is
+        frac(offset + k·α): α an irrational step per parameter (small k
+        spread like a low-discrepancy sequence) and the offset a hash of the
+        integers drawn before it (a zero completion lands somewhere new every
+        time).  The corners themselves are tried explicitly by the search."""
         params, fixed, space = self.params, self.fixed, self
 
         @st.composite
         def draws(draw):
             values = dict(fixed)
-            for p in params:
-                values[p.name] = draw(p.strategy(values))
+            h = 0
+            for i, p in enumerate(params):
+                k = draw(st.integers(0, 2**UNIT_BITS - 1))
+                h = _mix(h, k)
+                u = ((h >> 11) / 2**53 + k * _STEPS[i % len(_STEPS)]) % 1.0
+                v = p.from_unit(u, values)
+                assume(v is not None)
+                values[p.name] = v
             assume(space.satisfied(values))
             return values
 
