@@ -107,7 +107,15 @@ def _claim_task(path, options, replay):
                 resources = _resources(options)
                 refs = [chunk_remote.options(**resources).remote(path, options, c, batched) for c in chunks]
                 for ref in refs:  # in order: the claim's record does not depend on which chunk ends first
-                    conn.send(("chunk", ray.get(ref)))
+                    try:
+                        got, payload = ray.get(ref)
+                    except Exception as exc:  # lost twice (node or worker gone)
+                        for r in refs:
+                            ray.cancel(r, force=True)
+                        return ("died", f"a chunk task failed after a retry: {_first_line(exc)}")
+                    if got != "chunk":  # the claim code crashed the chunk's worker: no retry helps
+                        return ("died", payload)
+                    conn.send(("chunk", payload))
                 continue
             return msg
     finally:
@@ -115,18 +123,21 @@ def _claim_task(path, options, replay):
 
 
 def _chunk_task(path, options, chunk, batched):
+    """Ray task: ("chunk", compact batch) or ("crash", what stopped the chunk's worker)."""
     from . import local
     proc, conn = _forked(_chunk_worker, (path, options, chunk, batched))
     try:
-        kind, payload = conn.recv()
+        return conn.recv()
     except (EOFError, OSError):
         proc.join(timeout=2)
-        raise RuntimeError(f"chunk of {len(chunk)} draws: {local.exit_cause(proc.exitcode)}") from None
+        return ("crash", f"{local.exit_cause(proc.exitcode)} (in a chunk of {len(chunk)} draws)")
     finally:
         local._stop(proc)
-    if kind != "chunk":
-        raise RuntimeError(payload)
-    return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _resources(options) -> dict:
@@ -204,10 +215,8 @@ class RayExecutor:
         try:
             kind, payload = ray.get(ref)
         except Exception as exc:  # the task failed twice (worker or node lost), or Ray itself failed
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return error_record(task["id"], task["title"], task["path"],
-                                f"Ray task failed after a retry: {type(exc).__name__}: {cause}", elapsed,
-                                expected=expected)
+                                f"Ray task failed after a retry: {_first_line(exc)}", elapsed, expected=expected)
         if kind == "done":
             return assemble(payload)
         if kind == "load_error":
