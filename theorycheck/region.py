@@ -25,6 +25,7 @@ import numpy as np
 PASS, FAIL = "pass", "fail"
 SIMPLER = 0.005      # accuracy a derived feature (or a tree) must add over a simpler rule to be preferred
 MAX_PARAMS = 8       # pairwise features only among the first MAX_PARAMS numeric parameters
+MIN_FAILING = 3      # fewer failing draws than this: any rule would only describe those points
 
 
 @dataclass
@@ -285,6 +286,10 @@ def failure_region(draws: list[dict], assumptions: dict | None = None, *, source
         return out
     if failing == n:
         out.update(rule="fails everywhere", holds="nowhere", accuracy=1.0, method="every draw failed")
+        return out
+    if failing < MIN_FAILING:
+        out["note"] = (f"only {failing} failing {source} draw(s): too few for a rule (the failure region is "
+                       f"about {failing}/{n} of the assumption space)")
         return out
     feats = features([d["params"] for d in decided], assumptions or {})
     if not feats:
