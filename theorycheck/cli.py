@@ -251,11 +251,8 @@ def cmd_run(args, out: Console, err: Console) -> int:
             bar.advance(task)
             bar.update(task, now=f"{record['id']}: {record['verdict']}")
 
-        from .repro import options_of
-        run_options = options_of(options)  # what the records' repro commands repeat
         try:
-            executor.run(tasks, lambda data: assemble({**data, "run_options": run_options}, options),
-                         on_progress, on_record)
+            executor.run(tasks, lambda data: assemble(data, options), on_progress, on_record)
         except KeyboardInterrupt:
             interrupted = True
         finally:

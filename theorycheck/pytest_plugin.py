@@ -97,24 +97,28 @@ class ClaimItem(pytest.Item):
         self.meta, self.part = meta, part
         self.add_marker(pytest.mark.claim(meta["id"]))
 
-    def _options(self):
+    def _options(self, jobs: int = 1):
         from .runner import RunOptions
         from .sim.context import resolve_device
         opt = self.config.getoption
         return RunOptions(profile=opt("--tc-profile"), seed=opt("--tc-seed"),
                           device=resolve_device(opt("--tc-device")), sweep=opt("--tc-sweep"),
-                          search=opt("--tc-search"), failures_path=None, jobs=1)
+                          search=opt("--tc-search"), failures_path=None, jobs=jobs)
 
     def _record(self) -> dict:
         records = self.config.stash[_RECORDS]
         cid = self.meta["id"]
         if cid not in records:
-            options = self._options()
             shared = shared_folder(self.config)
             if shared is None:
-                records[cid] = run_claim_item(self.meta, options)
+                # the first claim item runs every selected claim at once, as many at a time as there
+                # are CPUs (each in its own worker); the other items read their records
+                todo = {it.meta["id"]: it.meta for it in self.session.items
+                        if isinstance(it, ClaimItem) and it.meta["id"] not in records}
+                for r in run_claim_items(list(todo.values()), self._options(jobs=_cpus())):
+                    records[r["id"]] = r
             else:
-                records[cid] = once_per_session(shared, self.meta, options)
+                records[cid] = once_per_session(shared, self.meta, self._options())
         return records[cid]
 
     def runtest(self):
@@ -179,17 +183,21 @@ def _explain_part(kind: str, name: str, record: dict, entry: dict, wanted: str) 
 
 # ---- running a claim once per session ---------------------------------------------------
 
-def run_claim_item(meta: dict, options) -> dict:
-    """The claim's record, run in an isolated worker like ``theorycheck run`` (no
-    second discovery: the item already knows the claim)."""
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_claim_items(metas: list[dict], options) -> list[dict]:
+    """The claims' records, each run in an isolated worker like ``theorycheck run``
+    (no second discovery: the items already know their claims)."""
     from .api import tasks_of
     from .executors import get_executor
-    from .repro import options_of
     from .runner import assemble
-    run_options = options_of(options)
-    records = get_executor("local", options).run(
-        tasks_of([meta]), lambda data: assemble({**data, "run_options": run_options}, options))
-    return records[0]
+    return get_executor("local", options).run(tasks_of(metas), lambda data: assemble(data, options))
+
+
+def run_claim_item(meta: dict, options) -> dict:
+    return run_claim_items([meta], options)[0]
 
 
 def shared_folder(config) -> Path | None:

@@ -166,10 +166,9 @@ def with_repro(meta: dict, data: dict, options, counterexample: dict | None, mut
                breaks: list) -> None:
     """The ``repro`` command (repro.command) of the counterexample, of every
     mutant's example (for a surviving mutant: a draw it survived on) and of
-    every break's example; ``options`` is the run's RunOptions (None: the
-    ``run_options`` a front end put into ``data``, else the defaults)."""
+    every break's example; ``options`` is the run's RunOptions (None: the defaults)."""
     from . import repro
-    run = repro.options_of(options) if options is not None else dict(data.get("run_options") or {})
+    run = repro.options_of(options)
     batched = bool(data.get("flags", {}).get("batched"))
 
     def cmd(params, batched_path, **kw):
