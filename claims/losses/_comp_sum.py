@@ -12,7 +12,9 @@ import functools
 import sympy as sp
 import torch
 
-NEG = -1e300  # logit of a padded class (exp underflows to an exact 0)
+def neg(t: torch.Tensor) -> float:
+    """The logit of a padded class: exp underflows to an exact 0 in the tensor's dtype."""
+    return -torch.finfo(t.dtype).max / 4
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,9 +51,12 @@ def risks(s, h, kmask):
     −Σ p log q and the entropy of p (for class-referenced excesses).
 
     KL is computed from log-ratios d = log p − log q (no difference of two
-    nearly equal risks), so it keeps its relative accuracy near ties."""
-    s = s.masked_fill(kmask == 0, NEG)
-    h = h.masked_fill(kmask == 0, NEG)
+    nearly equal risks), so it keeps its relative accuracy near ties; the
+    measurement is in float64 whatever the training dtype (near a tie KL ≈ 2ε²
+    is below float32's resolution of the log-ratios)."""
+    s, h, kmask = s.double(), h.double(), kmask.double()
+    s = s.masked_fill(kmask == 0, neg(s))
+    h = h.masked_fill(kmask == 0, neg(h))
     logp = torch.log_softmax(s, -1)
     logq = torch.log_softmax(h, -1)
     p = logp.exp()
@@ -80,7 +85,7 @@ def grad_scores(h, target, kmask, mae):
     """Gradient of the mean loss in the scores: CE (q − target) or MAE
     (q_k(⟨target, q⟩ − target_k)) per draw (``mae``: boolean, broadcastable);
     the target is one-hot labels (a sample) or p (the population risk)."""
-    q = torch.softmax(h + (kmask - 1) * 1e300, -1) if kmask is not None else torch.softmax(h, -1)
+    q = torch.softmax(h.masked_fill(kmask == 0, neg(h)), -1)
     g_ce = q - target
     g_mae = q * ((target * q).sum(-1, keepdim=True) - target)
     return torch.where(mae, g_mae, g_ce)

@@ -226,10 +226,11 @@ claim = Claim(
     simulate=simulate,
     simulate_batch=simulate_batch,
     checks=[
-        at_least("pointwise: wrong-signed excess ≥ ψ(|2η−1|)", "min_wrong_excess", "psi_bins", rtol=1e-10,
-                 margin=1e-13),
-        at_most("excess 0-1 ≤ ψ⁻¹(excess logistic)", "excess01", psi_inverse_of_observed, rtol=1e-9,
-                margin=1e-12),
+        # round-off only: float64 risks near ties keep ≥ 12 digits; float32 about 6
+        at_least("pointwise: wrong-signed excess ≥ ψ(|2η−1|)", "min_wrong_excess", "psi_bins",
+                 rtol={"float64": 1e-10, "float32": 1e-5}, margin={"float64": 1e-13, "float32": 1e-7}),
+        at_most("excess 0-1 ≤ ψ⁻¹(excess logistic)", "excess01", psi_inverse_of_observed,
+                rtol={"float64": 1e-9, "float32": 1e-4}, margin={"float64": 1e-12, "float32": 1e-6}),
     ],
     mutants=[
         Mutant("linear bound: excess 0-1 ≤ excess logistic",
