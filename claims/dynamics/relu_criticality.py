@@ -24,8 +24,11 @@ import torch
 from theorycheck import AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Seed, Series, Source, within_se
 
 # Bonferroni over ~300 draws × ≤ 5 comparisons at a family-wise ~1 %: |t| > 5 with 63 degrees of freedom
-# (standard errors from 64 networks), also for K_l, a mean of skewed (log-normal-like) ‖z_l‖²/n
-Z = 5.0
+# (standard errors from 64 networks) for the gain, a mean of bounded ratios.  K̂_l is a mean of skewed
+# (log-normal-like) ‖z_l‖²/n, whose studentised lower tail is heavier: its 0.1 % quantile measured −4.2
+# (normal: −3.1) over 1000 replicate runs at n = 32, L = 4 (a false failure at |z| = 5.1 was seen), so
+# K_l gets z = 6.5, about the same tail probability as 5 for a normal statistic.
+Z, Z_K = 5.0, 6.5
 NETS = 64          # networks per draw (4× with ctx.large)
 CHUNK = 32
 WORK = torch.float32  # forward pass; statistics in the context dtype
@@ -154,7 +157,7 @@ claim = Claim(
     simulate=simulate,
     simulate_batch=simulate_batch,
     checks=[
-        within_se("kernel recursion K_l (sympy rsolve)", "K_hat", "K_se", "K", z=Z),
+        within_se("kernel recursion K_l (sympy rsolve)", "K_hat", "K_se", "K", z=Z_K),
         within_se("per-layer gain C_W/2", "gain_hat", "gain_se", "gain", z=Z),
     ],
     mutants=[
