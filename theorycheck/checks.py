@@ -186,14 +186,19 @@ def holds(name: str, value: Getter, description: str = "") -> Check:
     return Check(name, fn, description or f"{_label(value)} holds")
 
 
-def within_se(name: str, estimate: Getter, std_error: Getter, theory: Getter, z: float = 3.0,
+def within_se(name: str, estimate: Getter, std_error: Getter, theory: Getter, z=3.0,
               atol=0.0) -> Check:
     """A statistical agreement: |estimate − theory| ≤ z·SE + atol, the estimate
     and its standard error from the observation (Monte Carlo over seeds).  A
     zero standard error is handled exactly: then the estimate must equal the
-    theory up to ``atol`` plus round-off (1e-12 relative), never divided by 0."""
+    theory up to ``atol`` plus round-off (1e-12 relative), never divided by 0.
+    ``z`` may be a function of the context (``theorycheck.stats.family_z``:
+    Bonferroni over the run's draws)."""
+    z_of = z if callable(z) else (lambda ctx: z)
+    z_text = getattr(z, "__name__", "z") if callable(z) else f"{z:g}"
 
     def fn(pred, obs, params, ctx):
+        z = float(z_of(ctx))
         est = as_array(_get(estimate, obs, pred, obs, params))
         se = as_array(_get(std_error, obs, pred, obs, params))
         t = as_array(_get(theory, pred, pred, obs, params))
@@ -211,7 +216,7 @@ def within_se(name: str, estimate: Getter, std_error: Getter, theory: Getter, z:
                         {"z": z, "atol": tolerance_for(atol, ctx)},
                         f"largest |z| = {float(np.max(zs)):.3g} (allowed {z:g})", used=used)
 
-    return Check(name, fn, f"{_label(estimate)} within {z:g} standard errors of {_label(theory)}")
+    return Check(name, fn, f"{_label(estimate)} within {z_text} standard errors of {_label(theory)}")
 
 
 def loglog_slope(steps, drifts) -> float:

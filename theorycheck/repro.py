@@ -179,11 +179,8 @@ def _row(e) -> dict:
 def reproduce(spec: dict) -> dict:
     """Re-run one draw (in the worker): ``spec`` has id, paths, params, seed,
     profile, device, dtype, batched, mutant, brk.  Returns plain data."""
-    import torch
 
     from .evaluate import ClaimCodeError, Draw, Evaluator, guarded
-    from .profiles import get_profile
-    from .sim.context import SimContext
     from .verdict import ERROR, FAIL, INCONCLUSIVE, PASS, outcome_from_evidence
 
     claim = find_claim(spec["id"], spec["paths"])
@@ -191,13 +188,7 @@ def reproduce(spec: dict) -> dict:
     from . import runner
     options = runner.RunOptions(profile=spec["profile"], seed=spec["seed"], device=spec["device"],
                                 dtype=spec["dtype"], failures_path=None)
-    if hasattr(runner, "context_of"):  # the run's own context, built the one way the runner builds it
-        ctx = runner.context_of(options)
-    else:
-        profile = get_profile(spec["profile"])
-        ctx = SimContext(device=spec["device"], dtype=getattr(torch, spec["dtype"]), seed=spec["seed"],
-                         budget_s=profile.budget_s, size=profile.size)
-    ev = Evaluator(claim, ctx, spec["seed"])
+    ev = Evaluator(claim, runner.context_of(options, claim), spec["seed"])  # the run's own context
     batched = bool(spec.get("batched")) and claim.simulate_batch is not None
     from .record import relative_module
     out = {"id": claim.id, "module": relative_module(claim.module_path), "params": params, "batched": batched,

@@ -75,11 +75,15 @@ class RunOptions:
         return self.timeout_s if self.timeout_s is not None else self.profile_obj().hard_timeout_s
 
 
-def context_of(options: RunOptions) -> SimContext:
-    """The simulation context of a run (a draw's own seed is set per draw)."""
+def context_of(options: RunOptions, claim: Claim | None = None) -> SimContext:
+    """The simulation context of a run (a draw's own seed is set per draw);
+    ``draws`` is the number of claim draws the run plans (sweep, search and
+    corners, regime quotas), the count Bonferroni levels divide by."""
     profile = options.profile_obj()
+    planned = planned_sweep(profile, claim.draws if claim else None) + profile.search + 2
+    planned += profile.regime_quota * len(claim.regimes) if claim else 0
     return SimContext(device=options.device, dtype=getattr(torch, options.dtype), seed=options.seed,
-                      budget_s=profile.budget_s, size=profile.size)
+                      budget_s=profile.budget_s, size=profile.size, draws=planned)
 
 
 def _first_failure(draws: list[dict]) -> dict | None:
@@ -93,7 +97,7 @@ def run_claim(claim: Claim, options: RunOptions, say=None, chunk_runner=None, re
     profile = options.profile_obj()
     started = time.monotonic()
     deadline = started + profile.budget_s
-    ev = Evaluator(claim, context_of(options), options.seed, interrupts_are_users)
+    ev = Evaluator(claim, context_of(options, claim), options.seed, interrupts_are_users)
     runner = chunk_runner or sweep.local_runner(ev, deadline)
     batched = claim.simulate_batch is not None
     resim = claim.simulation_uses_prediction or claim.batch_uses_prediction

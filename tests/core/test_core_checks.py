@@ -110,3 +110,14 @@ def test_mean_within_uses_a_confidence_interval():
 def test_missing_key_is_an_error_not_a_pass():
     with pytest.raises(KeyError):
         run(C.close("c", "v", "w"), {"v": 1.0}, {"v": 1.0})
+
+
+def test_bonferroni_level_grows_with_the_draws_of_the_run():
+    from theorycheck.stats import bonferroni_z, family_z
+    assert bonferroni_z(1, 0.05) == pytest.approx(1.95996, rel=1e-4)
+    z = family_z(per_draw=2)
+    quick, gpu = z(SimContext(draws=300)), z(SimContext(draws=16500))
+    assert 4.0 < quick < gpu < 5.5
+    c = C.within_se("z", "m", "se", "t", z=z)
+    assert c({"t": 0.0}, {"m": 4.5, "se": 1.0}, {}, SimContext(draws=300)).passed is False
+    assert c({"t": 0.0}, {"m": 4.5, "se": 1.0}, {}, SimContext(draws=16500)).passed is True

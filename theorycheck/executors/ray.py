@@ -67,7 +67,7 @@ def _chunk_worker(path, options, chunk, batched, conn, main_pid):
     local._worker_setup(main_pid, options.seed)
     try:
         claim = load_claim(path)
-        batch = Evaluator(claim, context_of(options), options.seed).run(chunk, batched=batched).compact()
+        batch = Evaluator(claim, context_of(options, claim), options.seed).run(chunk, batched=batched).compact()
         conn.send(("chunk", batch))
     except Exception as exc:  # the claim loaded for its own task; failing now is a fault of the node
         conn.send(("crash", f"{type(exc).__name__}: {exc}"))

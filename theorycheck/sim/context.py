@@ -49,6 +49,7 @@ class SimContext:
     budget_s: float = 60.0
     size: str = "small"  # profile's size hint: "small" | "large"
     seeds: tuple = ()   # per-draw seeds of a batched call
+    draws: int = 0      # claim draws this run plans (for Bonferroni levels: theorycheck.stats.family_z)
     _gen: torch.Generator | None = field(default=None, repr=False)
 
     def generator(self) -> torch.Generator:
@@ -76,13 +77,13 @@ class SimContext:
         return torch.as_tensor(x, dtype=dtype or self.dtype, device=self.device)
 
     def with_seed(self, seed: int) -> "SimContext":
-        return SimContext(self.device, self.dtype, seed, self.budget_s, self.size)
+        return SimContext(self.device, self.dtype, seed, self.budget_s, self.size, draws=self.draws)
 
     def with_seeds(self, seeds) -> "SimContext":
         """The context of a batched call: one seed per draw."""
         seeds = tuple(int(s) for s in seeds)
         return SimContext(self.device, self.dtype, seeds[0] if seeds else self.seed, self.budget_s, self.size,
-                          seeds)
+                          seeds, draws=self.draws)
 
     @property
     def large(self) -> bool:
