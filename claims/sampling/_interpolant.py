@@ -24,6 +24,8 @@ import numpy as np
 import sympy as sp
 import torch
 
+from ._random import randn
+
 
 def target(params):
     """μ, Σ₁ (eigenvalues in [λ_top/cond, λ_top]) and its square root."""
@@ -112,9 +114,9 @@ def learn(params_list, gens, S: int, per_bin: int, dtype=torch.float64, device="
     sched = torch.zeros(B, 6, J, dtype=dtype, device=device)
     for b, (p, g) in enumerate(zip(params_list, gens)):
         mu, _, root, Q, lam = target(p)
-        x0[b] = torch.randn(J, per_bin, d, generator=g, dtype=dtype, device=device)
-        xi = torch.randn(J, per_bin, d, generator=g, dtype=dtype, device=device)
-        zz[b] = torch.randn(J, per_bin, d, generator=g, dtype=dtype, device=device)
+        x0[b] = randn(J, per_bin, d, generator=g, dtype=dtype, device=device)
+        xi = randn(J, per_bin, d, generator=g, dtype=dtype, device=device)
+        zz[b] = randn(J, per_bin, d, generator=g, dtype=dtype, device=device)
         if p.get("target") == "mixture":  # the break: same mean and covariance, bimodal along the top direction
             sign = torch.where(torch.rand(J, per_bin, 1, generator=g, dtype=dtype, device=device) < 0.5, -1.0, 1.0)
             q = torch.as_tensor(Q[:, 0], dtype=dtype, device=device)

@@ -34,6 +34,7 @@ from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Muta
                          at_most, holds)
 
 from ._consensus import objective, problem, symbolic_identities, weighted_moments
+from ._random import randn
 
 P_VALUE = 1e-6
 ESS_MIN = 1000.0
@@ -86,7 +87,7 @@ def simulate_batch(params_list, ctx):
             T["q"][b] = P["q"]
             T["width"][b] = P["width"]
             m[b, :d] = ctx.tensor(P["m"])
-            xi = torch.randn(N, d, generator=gens[i], dtype=ctx.dtype, device=ctx.device)
+            xi = randn(N, d, generator=gens[i], dtype=ctx.dtype, device=ctx.device)
             if p.get("rho") == "uniform":  # the break: same mean and covariance, not Gaussian
                 xi = math.sqrt(3.0) * (2 * torch.rand(N, d, generator=gens[i], dtype=ctx.dtype,
                                                       device=ctx.device) - 1)

@@ -43,6 +43,7 @@ from scipy.stats import chi2
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Seed, Series, Source,
                          at_most, holds)
 
+from ._random import randn
 from ._interpolant import (exact_velocity, flow_map, learn, mardia_kurtosis, moment_covariance, moments,
                            stage_times, symbolic_checks, target)
 
@@ -82,7 +83,7 @@ def simulate_batch(params_list, ctx):
         Mo, Cov = moment_covariance(theta, XtX, psi_res, S)
         Phi, psi = flow_map(theta[:, :, :d, :].transpose(-1, -2), theta[:, :, d, :], S)
         n = x1.shape[1]
-        fresh = torch.stack([torch.randn(n, d, generator=gg, dtype=ctx.dtype, device=ctx.device) for gg in g])
+        fresh = torch.stack([randn(n, d, generator=gg, dtype=ctx.dtype, device=ctx.device) for gg in g])
         moved = fresh @ Phi.transpose(1, 2) + psi[:, None, :]
         b2_out, b2_target = mardia_kurtosis(moved), mardia_kurtosis(x1)
         Pinv = torch.linalg.inv(psi_res)
