@@ -115,14 +115,15 @@ def _flow_batch(params_list, ctx, steps_per_cell):
         Syx[b, :p["d_out"], :p["d_in"]] = Y @ X.T / n
         U[b, :p["d_out"], :kb], V[b, :p["d_in"], :kb] = Ub, Vb
         s_half[b, :kb] = ctx.tensor(sv) / 2
-        O = torch.linalg.qr(torch.randn(rb, rb, generator=g, dtype=ctx.dtype, device=ctx.device))[0]
+        rot = torch.linalg.qr(torch.randn(rb, rb, generator=g, dtype=ctx.dtype, device=ctx.device))[0]
         a = np.sqrt(u_init) * p.get("unbalance", 1.0)  # balanced: a = b = √u0
         if p.get("random_init"):  # small Gaussian init with the same product scale, not decoupled
-            W1[b, :rb, :p["d_in"]] = torch.randn(rb, p["d_in"], generator=g, dtype=ctx.dtype) * a / np.sqrt(rb)
-            W2[b, :p["d_out"], :rb] = torch.randn(p["d_out"], rb, generator=g, dtype=ctx.dtype) * a / np.sqrt(rb)
+            kw = dict(generator=g, dtype=ctx.dtype, device=ctx.device)
+            W1[b, :rb, :p["d_in"]] = torch.randn(rb, p["d_in"], **kw) * a / np.sqrt(rb)
+            W2[b, :p["d_out"], :rb] = torch.randn(p["d_out"], rb, **kw) * a / np.sqrt(rb)
         else:
-            W1[b, :rb, :p["d_in"]] = a * O[:, :kb] @ Vb.T
-            W2[b, :p["d_out"], :rb] = (u_init / a) * Ub @ O[:, :kb].T
+            W1[b, :rb, :p["d_in"]] = a * rot[:, :kb] @ Vb.T
+            W2[b, :p["d_out"], :rb] = (u_init / a) * Ub @ rot[:, :kb].T
         h[b] = horizon
     h = h / (GRID * steps_per_cell)
 

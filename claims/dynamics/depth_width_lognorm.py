@@ -178,8 +178,9 @@ def _gaussian_approximation(pred, obs, params, ctx):
 claim = Claim(
     id="dynamics.depth_width_lognorm",
     title="ReLU nets at He init: exact finite-width moments of ln‖z_L‖², Gaussian approximation −5β/2, 5β",
-    statement=("For a bias-free ReLU MLP with He-initialised weights N(0, 2/n_{l−1}), Y = ln[(‖z_L‖²/n_L)/(‖z_0‖²/n_0)] "
-               "is a sum of independent layer terms ln(2/n_l) + ln χ²_{K_l}, K_l ~ Bin(n_l, ½): its mean is "
+    statement=("For a bias-free ReLU MLP with He-initialised weights N(0, 2/n_{l−1}), "
+               "Y = ln[(‖z_L‖²/n_L)/(‖z_0‖²/n_0)] is a sum of independent layer terms ln(2/n_l) + ln χ²_{K_l}, "
+               "K_l ~ Bin(n_l, ½): its mean is "
                "Σ_l [ln(4/n_l) + E ψ(K_l/2)] and its variance Σ_l [E ψ'(K_l/2) + Var ψ(K_l/2)] (given no dead "
                "layer).  Where these are within 10 % / 20 % of −(5/2)β and 5β (β = Σ 1/n_l), the simulated "
                "moments are within 15 % / 25 % of the Gaussian approximation."),

@@ -4,15 +4,16 @@ Lion: c = β1 m + (1 − β1)∇f(x);  x ← x − η(sign(c) + λx);  m ← β2
 
 Exact side.  (1) The constrained minimiser of a strongly convex quadratic
 f(x) = ½(x − a)ᵀH(x − a): cvxpy (status optimal; one compiled parametrised problem per
-dimension), polished by active-set solves and certified by its KKT conditions (projected-gradient residual ≤ 1e-9, free coordinates
-strictly inside, outward gradient on active ones).  (2) Entering the box: with ηλ ≤ 1,
+dimension), polished by active-set solves and certified by its KKT conditions (projected-gradient
+residual ≤ 1e-9, free coordinates strictly inside, outward gradient on active ones).  (2) Entering the box: with ηλ ≤ 1,
 |x_i| − 1/λ ≤ (1 − ηλ)(|x_i| − 1/λ)_+ every step (|sign(c)| ≤ 1), so the excess
 (λ‖x_t‖∞ − 1)_+ is bounded by Π_s(1 − η_sλ)·(λ‖x_0‖∞ − 1)_+, computed exactly from
 the schedule and x_0.
 
 Simulation: Lion in torch, every draw in one batched program (dimensions zero-padded: a
 zero gradient has sign 0, padded coordinates stay 0).  Step size: constant η = 0.05/λ for
-300 steps (phase 1: reach the box), then geometric decay to 1e-5/λ over 1200 steps
+300 steps (phase 1: reach the box), then geometric decay to
+1e-5/λ over 1200 steps
 (phase 2: a sign method with a constant step only reaches an O(η) neighbourhood).
 All comparisons in the scaled coordinates λx (the box is [−1, 1]^d).
 """
@@ -186,11 +187,11 @@ claim = Claim(
                         "size decaying to 1e-5/λ: with a constant step a sign method only reaches an O(η) "
                         "neighbourhood, so 'reaches the minimiser' is the decaying-step statement.  Draws whose "
                         "minimiser is nearly degenerate (strict complementarity margin < 2 %) are inconclusive: "
-                        "there Lion's convergence is arbitrarily slow (seen: 1e-3 off after 2000 steps).  β1 ∈ [0.8, "
-                        "0.95], β2 ∈ [0.95, 0.995] (around Lion's defaults 0.9, 0.99): with β2 = 0.999 and β1 = 0.8 the "
-                        "momentum's memory (~1/(1 − β2) steps) outlasts the decaying step schedule and the run "
-                        "freezes ~1e-3 away on ill-conditioned draws (a limit of the finite schedule, not of the "
-                        "theorem).")),
+                        "there Lion's convergence is arbitrarily slow (seen: 1e-3 off after 2000 steps).  "
+                        "β1 ∈ [0.8, 0.95], β2 ∈ [0.95, 0.995] (around Lion's defaults 0.9, 0.99): with "
+                        "β2 = 0.999 and β1 = 0.8 the momentum's memory (~1/(1 − β2) steps) outlasts the "
+                        "decaying step schedule and the run freezes ~1e-3 away on ill-conditioned draws (a limit "
+                        "of the finite schedule, not of the theorem).")),
     assumptions=AssumptionSpace([
         Int("d", 2, 6, description="dimension"),
         Float("lam", 0.3, 3.0, log=True, description="decoupled weight decay λ (box radius 1/λ)"),

@@ -12,8 +12,8 @@ gap further out), so the remainder decays like a power of t that the horizon out
 Simulation: the gradient flow integrated with RK4 in log time s = log(1 + t), where it is not stiff
 (dw/ds = (1 + t)·(−∇L)), up to t = e^36, all draws in one batched program (zero-padded samples and
 coordinates contribute nothing).  (Breaks whose flow converges to a finite point, a ridge or a square
-loss, make this system stiff; the breaks used keep w diverging.)  Observed: the slopes of w and ‖w‖ against log t over the last two
-units of log time, and t·|ℓ'| of every sample at the end.
+loss, make this system stiff; the breaks used keep w diverging.)  Observed: the slopes of w and ‖w‖
+against log t over the last two units of log time, and t·|ℓ'| of every sample at the end.
 """
 import functools
 
@@ -47,8 +47,8 @@ def data(p):
         # v_i = rows of C = I − 1αᵀ/Σα (Σ α_i v_i = 0; they span 1⊥), mapped isometrically into ŵ⊥
         basis = np.linalg.qr(P @ rng.normal(size=(d, d)))[0][:, :d - 1]            # ŵ⊥ (d × (d−1))
         U = np.linalg.qr(np.eye(k) - 1.0 / k)[0][:, :k - 1]                         # 1⊥ in R^k
-        O = np.linalg.qr(rng.normal(size=(d - 1, k - 1)))[0].T                       # (k−1) × (d−1)
-        V = (np.eye(k) - np.outer(np.ones(k), alpha) / alpha.sum()) @ U @ O @ basis.T
+        rot = np.linalg.qr(rng.normal(size=(d - 1, k - 1)))[0].T                     # (k−1) × (d−1)
+        V = (np.eye(k) - np.outer(np.ones(k), alpha) / alpha.sum()) @ U @ rot @ basis.T
         # scale: the curvature Σ α_i v_i v_iᵀ gets smallest nonzero eigenvalue ν
         ev = np.linalg.eigvalsh((alpha[:, None] * V).T @ V)
         V *= np.sqrt(p["nu"] / ev[ev > 1e-9 * ev.max()].min())

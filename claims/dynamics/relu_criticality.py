@@ -32,7 +32,7 @@ Z, Z_K = 5.0, 6.5
 NETS = 64          # networks per draw (4× with ctx.large)
 CHUNK = 32
 WORK = torch.float32  # forward pass; statistics in the context dtype
-l = sp.Symbol("l", integer=True, positive=True)
+ell = sp.Symbol("l", integer=True, positive=True)
 cb, r, K1 = sp.symbols("C_b r K_1", real=True)
 K = sp.Function("K")
 
@@ -42,9 +42,9 @@ def recursion():
     """K_l in closed form from rsolve: (generic r ≠ 1, r = 1)."""
     out = []
     for rate in (r, 1):
-        general = sp.rsolve(K(l + 1) - cb - rate * K(l), K(l))
+        general = sp.rsolve(K(ell + 1) - cb - rate * K(ell), K(ell))
         c0 = [s for s in general.free_symbols if s.name == "C0"][0]
-        const = sp.solve(sp.Eq(general.subs(l, 1), K1), c0)[0]
+        const = sp.solve(sp.Eq(general.subs(ell, 1), K1), c0)[0]
         out.append(sp.simplify(general.subs(c0, const)))
     return tuple(out)
 
@@ -52,7 +52,7 @@ def recursion():
 @functools.lru_cache(maxsize=1)
 def _numeric():
     gen, crit = recursion()
-    return sp.lambdify((l, cb, r, K1), gen, "numpy"), sp.lambdify((l, cb, K1), crit, "numpy")
+    return sp.lambdify((ell, cb, r, K1), gen, "numpy"), sp.lambdify((ell, cb, K1), crit, "numpy")
 
 
 def constants(p):
@@ -136,7 +136,7 @@ claim = Claim(
                "obeys K_{l+1} = C_b + C_W K_l/2 (exactly, at every width): at (C_b, C_W) = (0, 2) it is preserved "
                "across depth, for C_b = 0 it grows or decays geometrically at rate C_W/2 per layer, and the "
                "per-layer gain of the weight part is C_W/2 in every case."),
-    math=sp.Eq(K(l + 1), sp.Symbol("C_b") + sp.Symbol("C_W") * K(l) / 2),
+    math=sp.Eq(K(ell + 1), sp.Symbol("C_b") + sp.Symbol("C_W") * K(ell) / 2),
     source=Source("The Principles of Deep Learning Theory", "Daniel A. Roberts, Sho Yaida, Boris Hanin", 2022,
                   "seed 003",
                   note=("The book states the recursion for the infinite-width kernel; for the mean over "
