@@ -1,7 +1,6 @@
 """The integrators' orders, and the conservation check on a known flow."""
 import math
 
-import numpy as np
 import torch
 
 from theorycheck.checks import loglog_slope

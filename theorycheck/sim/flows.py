@@ -103,5 +103,76 @@ def with_momentum(loss, weight_decay: float, momentum: float, state0: State):
             lambda s: s[:n])
 
 
+def integrate_ladder(field: Field, state0: State, T: float, steps: Sequence[float], method: str,
+                     record: Callable[[State], torch.Tensor] | None = None):
+    """Integrate to time T at every step size of ``steps`` at once, in one tensor program.
+
+    The state's tensors get a new leading dimension, one lane per step size
+    (``field`` must broadcast over leading dimensions).  Lane s takes
+    n_s = round(T/h_s) steps of size T/n_s.  The lanes step together; a lane
+    leaves the batch once its steps are done (lanes are processed in phases
+    between consecutive step counts, so the work is Σ_s n_s lane-steps, not
+    len(steps)·max n_s).  With ``record``, also returns record(state of the
+    finest lane, with a leading lane dimension of 1) after every one of its
+    steps (first row: the start).  Returns (final state with lanes first in the
+    order of ``steps``, the per-lane step counts[, the record])."""
+    step = INTEGRATORS[method][0]
+    ns = [max(1, round(T / h)) for h in steps]
+    order = sorted(range(len(ns)), key=lambda s: ns[s])  # coarse lanes finish first
+    ref = state0[0]
+    dt = torch.tensor([T / ns[s] for s in order], dtype=ref.dtype, device=ref.device)
+    state = tuple(s.unsqueeze(0).expand(len(ns), *s.shape).clone() for s in state0)
+    finals: list = [None] * len(ns)
+    path = [record(tuple(s[-1:] for s in state))] if record else None
+    done = 0
+    for pos, lane in enumerate(order):
+        todo = ns[lane] - done
+        sub = tuple(s[pos:] for s in state)
+        hs = [dt[pos:].view((-1,) + (1,) * (s.dim() - 1)) for s in sub]
+        for _ in range(todo):
+            sub = _ladder_step(step, field, sub, hs)
+            if record:
+                path.append(record(tuple(s[-1:] for s in sub)))
+        done = ns[lane]
+        finals[lane] = tuple(s[0] for s in sub)
+        state = tuple(torch.cat([s[:pos], t]) for s, t in zip(state, sub)) if pos + 1 < len(ns) else sub
+    final = tuple(torch.stack([f[i] for f in finals]) for i in range(len(state0)))
+    if record:
+        return final, ns, torch.stack(path)
+    return final, ns
+
+
+def _ladder_step(step, field, state, hs):
+    """One step of ``step`` with a per-tensor (broadcast) step size."""
+    if step is euler_step:
+        return tuple(s + h * r for s, h, r in zip(state, hs, field(state)))
+    k1 = field(state)
+    k2 = field(tuple(s + h / 2 * r for s, h, r in zip(state, hs, k1)))
+    k3 = field(tuple(s + h / 2 * r for s, h, r in zip(state, hs, k2)))
+    k4 = field(tuple(s + h * r for s, h, r in zip(state, hs, k3)))
+    return tuple(s + h / 6 * (a + 2 * b + 2 * c + d) for s, h, a, b, c, d in zip(state, hs, k1, k2, k3, k4))
+
+
+def heavy_ball(grad_field: Field, mass: torch.Tensor) -> Field:
+    """:func:`heavy_ball_field` with one mass per draw: ``mass`` has shape (B,)
+    and every state tensor has shape (lanes, B, ...).  Draws of mass 0 follow
+    the plain flow θ' = F(θ) (their velocity stays 0)."""
+
+    def field(state: State) -> State:
+        half = len(state) // 2
+        theta, v = state[:half], state[half:]
+        f = grad_field(theta)
+        out_theta, out_v = [], []
+        for fi, vi in zip(f, v):
+            m = mass.view((1, -1) + (1,) * (vi.dim() - 2))
+            moving = m > 0
+            safe = torch.where(moving, m, torch.ones_like(m))
+            out_theta.append(torch.where(moving, vi, fi))
+            out_v.append(torch.where(moving, (fi - vi) / safe, torch.zeros_like(vi)))
+        return tuple(out_theta) + tuple(out_v)
+
+    return field
+
+
 __all__ = ["euler_step", "rk4_step", "INTEGRATORS", "order_of", "integrate", "drift_table",
-           "gradient_field", "heavy_ball_field", "with_momentum"]
+           "gradient_field", "heavy_ball_field", "with_momentum", "integrate_ladder", "heavy_ball"]

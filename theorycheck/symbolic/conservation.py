@@ -57,6 +57,52 @@ def linear_balance_proof(d: int, r: int, k: int, decay: bool = False) -> dict:
     return out
 
 
+LINEAR_CANDIDATES = {
+    "balance": lambda W1, W2: W1 * W1.T - W2.T * W2,
+    "sum": lambda W1, W2: W1 * W1.T + W2.T * W2,
+}
+
+
+def _matrix_coefficients(expr) -> dict:
+    """Scalar coefficient of every matrix monomial of an expanded matrix expression."""
+    expr = sp.expand(expr)
+    if isinstance(expr, sp.ZeroMatrix):
+        return {}
+    terms = expr.args if isinstance(expr, sp.MatAdd) else (expr,)
+    out: dict = {}
+    for term in terms:
+        if isinstance(term, sp.ZeroMatrix):
+            continue
+        c, m = term.as_coeff_mmul()
+        out[m] = sp.expand(out.get(m, 0) + c)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def linear_balance_rate(decay: bool = False, quantity: str = "balance"):
+    """Size-free derivation for f(x) = W2W1x and any loss of the product: with
+    W1, W2 and the loss gradient G = ∂ℓ/∂(W2W1) as *matrix symbols* (r×d, k×r,
+    k×d, sizes symbolic), the flow W1' = −W2ᵀG − λW1, W2' = −GW1ᵀ − λW2 (λ = 0
+    without ``decay``) gives dQ/dt by the product rule (the ε-derivative of
+    Q(W + εW')); the rate ρ with dQ/dt = −ρQ is solved for from the
+    coefficients of every matrix monomial of dQ/dt + ρQ.  Returns (ρ, λ): ρ a
+    sympy expression in λ (0 without decay, 2λ with), or None when no ρ
+    makes dQ/dt + ρQ vanish identically (the quantity obeys no such law)."""
+    r, d, k = sp.symbols("r d k", integer=True, positive=True)
+    W1, W2, G = sp.MatrixSymbol("W_1", r, d), sp.MatrixSymbol("W_2", k, r), sp.MatrixSymbol("G", k, d)
+    lam, eps, rho = sp.Symbol("lambda", positive=True), sp.Symbol("epsilon"), sp.Symbol("rho")
+    dW1, dW2 = -W2.T * G, -G * W1.T
+    if decay:
+        dW1, dW2 = dW1 - lam * W1, dW2 - lam * W2
+    Qf = LINEAR_CANDIDATES[quantity]
+    dQ = sp.diff(Qf(W1 + eps * dW1, W2 + eps * dW2), eps).subs(eps, 0)
+    eqs = [c for c in _matrix_coefficients(dQ + rho * Qf(W1, W2)).values() if c != 0]
+    if not eqs:
+        return sp.Integer(0), lam
+    sol = sp.solve(eqs, rho, dict=True)
+    return (sp.simplify(sol[0][rho]) if sol else None), lam
+
+
 def decay_solution():
     """Solve q' = −2λq, q(0) = q0 (each entry of Q obeys it): q0·e^{−2λt}."""
     t, lam, q0 = sp.symbols("t lambda q0", positive=True)
@@ -90,6 +136,74 @@ def neuron_balance_proof(d: int, k: int, n: int = 2) -> bool:
     return derivative_vanishes(Q, theta, field, assume=euler)
 
 
+@functools.lru_cache(maxsize=64)
+def neuron_balance_rate(d: int, k: int, n: int = 1, decay: bool = False):
+    """The rate ρ with d/dt(‖u‖² + b² − ‖a‖²) = −ρ(‖u‖² + b² − ‖a‖²) for one hidden
+    neuron of f(x) = Σ_j a_j σ(u_jᵀx + b_j) (u ∈ R^d, a ∈ R^k) under gradient flow
+    of Σ_i ℓ_i(f(x_i)) with symbolic data x_i and symbolic loss derivatives
+    g_i = ∂ℓ/∂f(x_i) (any loss), given Euler's identity σ(z) = zσ'(z) (positive
+    homogeneity), with weight decay λ when ``decay``.  The same computation is
+    the per-neuron step of a deep MLP (x_i: the previous layer's outputs, g_i:
+    the gradient at the next layer's pre-activations, a: the outgoing weights).
+    Solved from the coefficients of dQ/dt + ρQ as a polynomial: returns (ρ, λ),
+    ρ = 0 (2λ with decay), or None when no ρ works."""
+    sigma = sp.Function("sigma")
+    u, a = _mat("u", d, 1), _mat("a", k, 1)
+    b = sp.Symbol("b", real=True)
+    lam, rho, z = sp.Symbol("lambda", positive=True), sp.Symbol("rho"), sp.Symbol("z")
+    xs = [_mat(f"x{i}", d, 1) for i in range(n)]
+    gs = [_mat(f"g{i}", k, 1) for i in range(n)]
+    zs = [(u.T * x)[0] + b for x in xs]
+    dsig = [sp.Subs(sigma(z).diff(z), z, zi) for zi in zs]
+    du = -sum((((g.T * a)[0] * ds) * x for g, ds, x in zip(gs, dsig, xs)), sp.zeros(d, 1))
+    db = -sum(((g.T * a)[0] * ds for g, ds in zip(gs, dsig)), 0)
+    da = -sum((g * sigma(zi) for g, zi in zip(gs, zs)), sp.zeros(k, 1))
+    if decay:
+        du, db, da = du - lam * u, db - lam * b, da - lam * a
+    theta = list(u) + [b] + list(a)
+    field = list(du) + [db] + list(da)
+    Q = (u.T * u)[0] + b**2 - (a.T * a)[0]
+    euler = {sigma(zi): zi * ds for zi, ds in zip(zs, dsig)}
+    dq = sp.expand((time_derivative(Q, theta, field) + rho * Q).subs(euler))
+    slopes = {ds: sp.Symbol(f"s{i}") for i, ds in enumerate(dsig)}  # σ'(z_i) as free symbols
+    poly = sp.Poly(dq.subs(slopes), *(theta + [s for s in slopes.values()]
+                                      + [v for x in xs for v in x] + [v for g in gs for v in g]))
+    eqs = [c for c in poly.coeffs() if c != 0]
+    if not eqs:
+        return sp.Integer(0), lam
+    sol = sp.solve(eqs, rho, dict=True)
+    return (sp.simplify(sol[0][rho]) if sol else None), lam
+
+
+def sigma_expr(name: str, z, leak=None):
+    """The activation as a sympy expression (leaky ReLU with a symbolic leak by default)."""
+    if name == "relu":
+        return sp.Piecewise((z, z > 0), (0, True))
+    if name == "leaky_relu":
+        c = sp.Symbol("c", positive=True) if leak is None else sp.nsimplify(leak)
+        return sp.Piecewise((z, z > 0), (c * z, True))
+    if name == "tanh":
+        return sp.tanh(z)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+@functools.lru_cache(maxsize=16)
+def euler_defect_vanishes(name: str) -> bool:
+    """Does σ(z) − zσ'(z) vanish for every z ≠ 0 (Euler's identity, i.e. positive
+    homogeneity of degree 1)?  Decided exactly on each half-line: a value at a
+    rational point that is provably non-zero (30-digit evaluation) settles "no";
+    otherwise the expression must simplify to 0 on the half-line."""
+    ok = True
+    for zz in (sp.Symbol("z", positive=True), sp.Symbol("z", negative=True)):
+        defect = sp.piecewise_fold(sigma_expr(name, zz) - zz * sp.diff(sigma_expr(name, zz), zz))
+        point = defect.subs(zz, sp.Rational(3, 7) if zz.is_positive else -sp.Rational(3, 7))
+        val = sp.N(point, 30)
+        if val.is_number and abs(val) > 1e-25:
+            return False
+        ok &= sp.simplify(defect) == 0
+    return bool(ok)
+
+
 ACTIVATIONS = {
     "relu": lambda z: sp.Max(0, z),
     "leaky_relu": lambda z: sp.Max(z, z / 10),
@@ -106,8 +220,9 @@ def positively_homogeneous(name: str) -> bool:
     return bool(ok)
 
 
-__all__ = ["time_derivative", "derivative_vanishes", "linear_balance_proof", "decay_solution",
-           "neuron_balance_proof", "positively_homogeneous", "ACTIVATIONS"]
+__all__ = ["time_derivative", "derivative_vanishes", "linear_balance_proof", "linear_balance_rate", "decay_solution",
+           "neuron_balance_proof", "positively_homogeneous", "ACTIVATIONS", "neuron_balance_rate",
+           "euler_defect_vanishes", "sigma_expr"]
 
 
 # ------------------------------------------- generating fields for Lie ranks
