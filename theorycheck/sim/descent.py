@@ -3,6 +3,8 @@ for a whole sweep of η), with heavy-ball momentum and weight decay as options
 for assumption breaks."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -190,3 +192,200 @@ def minimum_by_newton(loss, theta: torch.Tensor, gd_steps: int = 300, eta: float
     cert = {"grad_norm": gn, "lambda_min": float(w[0]), "lambda_max": float(w[-1]),
             "certified": bool(gn <= grad_tol and float(w[0]) > 1e-8 * float(w[-1]))}
     return theta, cert
+
+
+# ---- batched over draws: thresholds located by running GD -------------------------------------
+
+def quadratic_grows(H: torch.Tensor, w0: torch.Tensor, etas: torch.Tensor, log2_steps: int = 30,
+                    momentum=0.0, weight_decay=0.0) -> torch.Tensor:
+    """Whether GD on ½wᵀHw from w0 ends farther from the minimum than it started
+    after 2^log2_steps steps, for every draw b and step etas[b, g] at once.
+
+    H: (B, p, p), w0: (B, p), etas: (B, G); momentum / weight_decay: numbers or
+    one per draw.  The iterates are exact (binary powering of the batched
+    2p×2p companion matrix of the heavy-ball recursion w_{t+1} = w_t −
+    η(H + λI)w_t + β(w_t − w_{t−1}), w_{−1} = w_0); overflow (inf / NaN)
+    counts as growth.  Returns (B, G) booleans."""
+    B, p, _ = H.shape
+    G = etas.shape[1]
+    dt, dev = H.dtype, H.device
+    beta = torch.as_tensor(momentum, dtype=dt, device=dev).reshape(-1, 1, 1, 1).expand(B, 1, 1, 1)
+    lam = torch.as_tensor(weight_decay, dtype=dt, device=dev).reshape(-1, 1, 1, 1).expand(B, 1, 1, 1)
+    eye = torch.eye(p, dtype=dt, device=dev)
+    Hd = (H[:, None] + lam * eye)                                         # (B, 1, p, p)
+    top = (1 + beta) * eye - etas[:, :, None, None] * Hd                  # (B, G, p, p)
+    A = torch.cat([torch.cat([top, (-beta * eye).expand_as(top)], 3),
+                   torch.cat([eye.expand_as(top), torch.zeros_like(top)], 3)], 2)
+    state = torch.cat([w0, w0], 1)[:, None, :, None].expand(B, G, 2 * p, 1)
+    for _ in range(log2_steps):
+        A = A @ A
+    end = (A @ state)[:, :, :p, 0].norm(dim=-1)
+    return ~(end < w0.norm(dim=-1)[:, None])
+
+
+def bracket_threshold(grows, lo: float, hi: float, batch: int, points: int = 32, rounds: int = 5,
+                      dtype=torch.float64, device="cpu", interior: int | None = None):
+    """The step where GD switches from approaching to leaving, for ``batch``
+    draws at once, from the simulation alone: a geometric grid of ``points``
+    steps per draw on [lo, hi], then ``rounds − 1`` narrowings around the first
+    step that grows (growth assumed monotone in the step), each evaluating
+    ``interior`` new steps strictly inside the current bracket (default
+    ``points``; the ends are known already).  ``grows(etas)`` maps (batch, k)
+    steps to booleans.  Returns (last stable step, first unstable step) per
+    draw, tensors (batch,); inf / 0 where nothing grows / everything grows."""
+    interior = points if interior is None else interior
+    idx = torch.arange(batch, device=device)
+    frac = torch.linspace(0, 1, points, dtype=dtype, device=device)
+    etas = torch.exp(math.log(lo) + frac * math.log(hi / lo)).expand(batch, points)
+    g = grows(etas)
+    any_g = g.any(1)
+    k = torch.where(any_g, g.double().argmax(1), torch.full((batch,), points, dtype=torch.long, device=device))
+    unstable = torch.where(any_g, etas[idx, k.clamp(max=points - 1)], torch.full((batch,), math.inf, dtype=dtype,
+                                                                                 device=device))
+    stable = torch.where(k > 0, etas[idx, (k - 1).clamp(min=0)], torch.zeros(batch, dtype=dtype, device=device))
+    ok = torch.isfinite(unstable) & (stable > 0)
+    inner = torch.arange(1, interior + 1, dtype=dtype, device=device) / (interior + 1)
+    for _ in range(rounds - 1):
+        lo_t = torch.where(ok, stable, torch.ones_like(stable))
+        hi_t = torch.where(ok, unstable, torch.ones_like(unstable))
+        etas = torch.exp(torch.log(lo_t)[:, None] + inner[None, :] * torch.log(hi_t / lo_t)[:, None])
+        g = grows(etas)
+        any_g = g.any(1)
+        k = torch.where(any_g, g.double().argmax(1), torch.full((batch,), interior, dtype=torch.long, device=device))
+        new_un = torch.where(any_g, etas[idx, k.clamp(max=interior - 1)], hi_t)
+        new_st = torch.where(k > 0, etas[idx, (k - 1).clamp(min=0)], lo_t)
+        unstable = torch.where(ok, new_un, unstable)
+        stable = torch.where(ok, new_st, stable)
+    return stable, unstable
+
+
+def mlp_mse_batched(X: torch.Tensor, y: torch.Tensor, widths: list[int]):
+    """A tanh MLP with square loss, one data set per draw: X (B, n, d), y (B, n, o).
+    Returns ``(loss, n_params)``: loss(theta) maps parameters (B, E, P) — E
+    networks per draw — to losses (B, E).  The same function as
+    :func:`mlp_mse` (tanh written as 2σ(2x) − 1) for every draw."""
+    sizes = [X.shape[-1], *widths, y.shape[-1]]
+    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+    total = sum(o * i + o for o, i in shapes)
+
+    def loss(theta):
+        B, E = theta.shape[:2]
+        h, k = X[:, None], 0                                               # (B, 1, n, d)
+        for layer, (o, i) in enumerate(shapes):
+            W = theta[..., k:k + o * i].reshape(B, E, o, i)
+            b = theta[..., k + o * i:k + o * i + o]
+            k += o * i + o
+            h = h @ W.transpose(-1, -2) + b[..., None, :]                  # (B, E, n, o)
+            if layer < len(shapes) - 1:
+                h = 2 * torch.sigmoid(2 * h) - 1
+        return 0.5 * ((h - y[:, None]) ** 2).mean(dim=(-1, -2))
+
+    return loss, total
+
+
+def tanh_net_grad(X: torch.Tensor, y: torch.Tensor, width: int):
+    """The gradient of :func:`mlp_mse_batched` for one hidden layer (d → width → o),
+    written out by hand (backpropagation in a few batched products: several
+    times faster than autograd for these tiny networks).  theta (B, E, P) -> (B, E, P)."""
+    d, o, n = X.shape[-1], y.shape[-1], X.shape[-2]
+    k1, k2, k3 = width * d, width * d + width, width * d + width + o * width
+
+    def grad(theta):
+        B, E = theta.shape[:2]
+        W1, b1 = theta[..., :k1].reshape(B, E, width, d), theta[..., k1:k2]
+        W2, b2 = theta[..., k2:k3].reshape(B, E, o, width), theta[..., k3:]
+        h = 2 * torch.sigmoid(2 * (X[:, None] @ W1.transpose(-1, -2) + b1[..., None, :])) - 1   # (B, E, n, w)
+        r = (h @ W2.transpose(-1, -2) + b2[..., None, :] - y[:, None]) / (n * o)                 # (B, E, n, o)
+        delta = (r @ W2) * (1 - h * h)                                                            # (B, E, n, w)
+        return torch.cat([(delta.transpose(-1, -2) @ X[:, None]).reshape(B, E, -1), delta.sum(-2),
+                          (r.transpose(-1, -2) @ h).reshape(B, E, -1), r.sum(-2)], -1)
+
+    return grad
+
+
+def gd_batched_draws(loss, theta0: torch.Tensor, etas: torch.Tensor, steps: int, momentum=0.0,
+                     weight_decay=0.0, record=None, grad=None) -> torch.Tensor:
+    """GD for B draws × E steps at once: theta0 (B, E, P), etas (B, E); ``loss``
+    maps (B, E, P) to (B, E) (as :func:`mlp_mse_batched`).  One backward pass
+    per step serves every network (or ``grad(theta)``, a hand-written gradient,
+    when given).  ``record(theta) -> tensor`` is stacked at t = 0..steps when
+    given (else only the end is returned)."""
+    th = theta0.detach().clone()
+    prev = th.clone()
+    eta = etas[..., None]
+    beta = torch.as_tensor(momentum, dtype=th.dtype, device=th.device).reshape(-1, 1, 1)
+    lam = torch.as_tensor(weight_decay, dtype=th.dtype, device=th.device).reshape(-1, 1, 1)
+    seen = [record(th)] if record else None
+    for _ in range(steps):
+        if grad is not None:
+            g = grad(th)
+        else:
+            x = th.requires_grad_(True)
+            (g,) = torch.autograd.grad(loss(x).sum(), x)
+        with torch.no_grad():
+            nxt = th - eta * (g + lam * th) + beta * (th - prev)
+        prev, th = th.detach(), nxt
+        if record:
+            seen.append(record(th))
+    return torch.stack(seen) if record else th
+
+
+def tanh_mlp_grad(X: torch.Tensor, y: torch.Tensor, widths: list[int]):
+    """The gradient of :func:`mlp_mse_batched` for any depth, by backpropagation
+    written out (a few batched products per layer; several times cheaper than
+    autograd for tiny networks).  X (B, n, d), y (B, n, o); returns
+    grad(theta (B, E, P)) -> (loss (B, E), gradient (B, E, P))."""
+    sizes = [X.shape[-1], *widths, y.shape[-1]]
+    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+    n, o = X.shape[-2], y.shape[-1]
+
+    def grad(theta):
+        B, E = theta.shape[:2]
+        Ws, hs, k = [], [X[:, None].expand(B, E, -1, -1)], 0
+        for layer, (out_, in_) in enumerate(shapes):
+            W = theta[..., k:k + out_ * in_].reshape(B, E, out_, in_)
+            b = theta[..., k + out_ * in_:k + out_ * in_ + out_]
+            k += out_ * in_ + out_
+            Ws.append(W)
+            pre = hs[-1] @ W.transpose(-1, -2) + b[..., None, :]
+            hs.append(2 * torch.sigmoid(2 * pre) - 1 if layer < len(shapes) - 1 else pre)
+        diff = hs[-1] - y[:, None]
+        loss = 0.5 * (diff**2).mean(dim=(-1, -2))
+        delta = diff / (n * o)                                               # dL/d(output)
+        parts = []
+        for layer in range(len(shapes) - 1, -1, -1):
+            if layer < len(shapes) - 1:
+                delta = delta * (1 - hs[layer + 1] ** 2)                     # through tanh
+            parts.append(delta.sum(-2))                                      # bias
+            parts.append((delta.transpose(-1, -2) @ hs[layer]).reshape(B, E, -1))  # weight
+            if layer > 0:
+                delta = delta @ Ws[layer]
+        return loss, torch.cat(parts[::-1], -1)
+
+    return grad
+
+
+def batched_top_eigen(hvp, V0: torch.Tensor, iters: int = 12):
+    """The top Hessian eigenvalue of many independent networks at once, by Lanczos
+    with full reorthogonalisation (two Gram–Schmidt passes), every network's
+    recurrence run in parallel.  ``hvp(V)`` maps (N, P) directions to (N, P)
+    Hessian–vector products (block-diagonal over networks); V0 (N, P) is the
+    start (e.g. the previous top eigenvector: a warm start).  Returns (top Ritz
+    value (N,), its Ritz vector (N, P), the residual bound |β_m s_m| (N,))."""
+    q = V0 / V0.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    Q, alphas, betas = [q], [], []
+    for m in range(iters):
+        w = hvp(Q[m])
+        alphas.append((w * Q[m]).sum(-1))
+        basis = torch.stack(Q)                                               # (m + 1, N, P)
+        for _ in range(2):
+            w = w - torch.einsum("mn,mnp->np", torch.einsum("mnp,np->mn", basis, w), basis)
+        b = w.norm(dim=-1)
+        betas.append(b)
+        Q.append(w / b.clamp_min(1e-300)[:, None])
+    a = torch.stack(alphas, 1)
+    off = torch.stack(betas[:-1], 1)
+    T = torch.diag_embed(a) + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+    vals, S = torch.linalg.eigh(T)
+    vec = torch.einsum("mnp,nm->np", torch.stack(Q[:iters]), S[:, :, -1])
+    return vals[:, -1], vec, (betas[-1] * S[:, -1, -1]).abs()

@@ -89,3 +89,85 @@ def sgd_log_norms(G: torch.Tensor, delta0: torch.Tensor, eta: float, steps: int,
         log_norm += torch.log(nrm)
         d = d / nrm[:, None]
     return log_norm - torch.log(delta0.norm())
+
+
+# ---- batched over draws (padded): the SGD update averaged exactly, and sampled SGD -------------
+
+def span_coordinates(G: torch.Tensor, tol: float = 1e-10) -> torch.Tensor:
+    """Per-sample gradients written in an orthonormal basis of their span: G (B, n, p)
+    -> (B, n, r) with r = min(n, p); directions beyond a draw's rank are zero
+    columns (every update leaves them alone)."""
+    U, S, Vh = torch.linalg.svd(G, full_matrices=False)                 # Vh (B, r, p)
+    keep = S > tol * S.amax(-1, keepdim=True).clamp_min(1e-300)
+    return (G @ Vh.transpose(-1, -2)) * keep[:, None, :]
+
+
+def averaged_moment_map(Gr: torch.Tensor, counts, eta: torch.Tensor, batch: int = 1) -> torch.Tensor:
+    """The exact expectation of one SGD step on the second moment, as an r²×r²
+    matrix per draw and step: mean over all index batches τ (drawn uniformly
+    with replacement) of A_τ ⊗ A_τ, where A_τ = I − (η/B) Σ_j g_{τ_j} g_{τ_j}ᵀ is
+    the SGD update read off by applying it to the identity's columns.  The
+    batches are enumerated (n^B of them), not summarised by a formula.
+
+    Gr: (B, n_max, r) (rows beyond counts[b] are padding), eta: (B, E).  Returns
+    (B, E, r², r²) acting on row-major vec(M)."""
+    Bn, n_max, r = Gr.shape
+    dt, dev = Gr.dtype, Gr.device
+    counts_t = torch.as_tensor(counts, device=dev)
+    eye = torch.eye(r, dtype=dt, device=dev)
+    tuples = torch.cartesian_prod(*[torch.arange(n_max, device=dev)] * batch).reshape(-1, batch)   # (K, B)
+    valid = (tuples[None] < counts_t[:, None, None]).all(-1)                                          # (Bn, K)
+    weight = valid.to(dt) / counts_t.to(dt)[:, None] ** batch
+    g = Gr[:, tuples]                                                                                 # (Bn, K, B, r)
+    Hb = torch.einsum("nkja,nkjb->nkab", g, g) / batch                                                # (Bn, K, r, r)
+    out = torch.zeros(Bn, eta.shape[1], r * r, r * r, dtype=dt, device=dev)
+    for k in range(tuples.shape[0]):  # one batch at a time: memory stays (Bn, E, r², r²)
+        # the update on the identity's columns: I − η·H_τ·I
+        A = eye - eta[:, :, None, None] * Hb[:, k, None]                                              # (Bn, E, r, r)
+        kron = (A[..., :, None, :, None] * A[..., None, :, None, :]).reshape(Bn, -1, r * r, r * r)
+        out = out + weight[:, k, None, None, None] * kron
+    return out
+
+
+def moment_grows(L: torch.Tensor, m0: torch.Tensor, log2_steps: int = 36) -> torch.Tensor:
+    """Whether tr E[δ_t δ_tᵀ] after 2^log2_steps steps of the map L (…, r², r²)
+    exceeds its start (m0 = vec(M_0), (…, r²)); repeated squaring with the
+    scale carried in log space (no overflow, no underflow)."""
+    r = int(round(m0.shape[-1] ** 0.5))
+    diag = torch.arange(r, device=L.device) * (r + 1)
+    T = L.clone()
+    log_scale = torch.zeros(L.shape[:-2], dtype=L.dtype, device=L.device)
+    for _ in range(log2_steps):
+        T = T @ T
+        nrm = T.abs().amax((-1, -2)).clamp_min(1e-300)
+        T = T / nrm[..., None, None]
+        log_scale = 2 * log_scale + torch.log(nrm)
+    end = (T @ m0[..., None])[..., 0][..., diag].sum(-1)
+    start = m0[..., diag].sum(-1)
+    with torch.no_grad():
+        logs = torch.where(end > 0, log_scale + torch.log(end.clamp_min(1e-300)), torch.full_like(end, -math.inf))
+    return ~(logs <= torch.log(start))
+
+
+def sampled_sq_norms(Gp: torch.Tensor, counts, delta0: torch.Tensor, etas: torch.Tensor, steps: int, chains: int,
+                     generators, batch: int = 1) -> torch.Tensor:
+    """‖δ_t‖² / ‖δ_0‖² for sampled SGD trajectories δ ← δ − (η/B) Σ_j g_{i_j}(g_{i_j}ᵀδ),
+    indices uniform with replacement among a draw's own samples.
+
+    Gp: (B, n_max, p) padded per-sample gradients, delta0: (B, p), etas: (B, E).
+    Draw b's indices come from ``generators[b]`` alone.  Returns (B, E, steps + 1, chains)."""
+    Bn, n_max, p = Gp.shape
+    E = etas.shape[1]
+    u = torch.stack([torch.rand(steps, E, chains, batch, generator=g, dtype=torch.float64, device=Gp.device)
+                     for g in generators])                                                # (B, T, E, C, b)
+    counts_t = torch.as_tensor(counts, device=Gp.device, dtype=torch.float64)
+    idx = (u * counts_t[:, None, None, None, None]).long().clamp(max=n_max - 1)
+    d = (delta0 / delta0.norm(dim=-1, keepdim=True))[:, None, None, :].expand(Bn, E, chains, p).clone()
+    out = [torch.ones(Bn, E, chains, dtype=Gp.dtype, device=Gp.device)]
+    bidx = torch.arange(Bn, device=Gp.device)[:, None, None, None]
+    for t in range(steps):
+        g = Gp[bidx, idx[:, t]]                                                           # (B, E, C, b, p)
+        coef = (g * d[..., None, :]).sum(-1)                                              # g_jᵀ δ
+        d = d - (etas[:, :, None, None] / batch) * (coef[..., None] * g).sum(-2)
+        out.append((d * d).sum(-1))
+    return torch.stack(out, 2)
