@@ -31,6 +31,7 @@ Adam (3000 steps × 3 restarts, 1024 fresh tasks per step) is replaced by
 exact minimisation of the empirical risk of N tasks with a global-optimality
 certificate, and its fixed 3 % / 2 % bands by standard errors.
 """
+import dataclasses
 import functools
 import math
 
@@ -70,6 +71,7 @@ def simulate(params, ctx):
 def simulate_batch(params_list, ctx):
     """Tasks sampled per draw; training batched over the draws of each
     dimension (ALS, 6 starts each)."""
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: the global-optimality certificate compares risks to 1e-9
     N = _pairs(ctx)
     gens = ctx.generators()
     out = [None] * len(params_list)

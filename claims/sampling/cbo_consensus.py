@@ -23,6 +23,7 @@ the ESS of samples from ρ collapses); the objectives are scaled with the
 draw (λ_max(A) = 1, nonlinearity in units of the cloud's spread) so that the
 weights stay informative.
 """
+import dataclasses
 import math
 
 import numpy as np
@@ -59,6 +60,7 @@ def simulate(params, ctx):
 
 def simulate_batch(params_list, ctx):
     """Draws grouped by objective and dimension, one tensor program per group."""
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: log-sum-exp weights and Wald statistics on small displacements
     N = _particles(ctx)
     gens = ctx.generators()
     out = [None] * len(params_list)

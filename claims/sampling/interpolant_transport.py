@@ -32,6 +32,7 @@ quick; S = 32, 63 × 2048 in full) and Wald tests with delta-method variances
 Σ₁ has condition number ≤ 20 so that 16 RK4 steps resolve C_t near t = 1
 (tests/sampling check the discretisation bias of the exact velocity).
 """
+import dataclasses
 import functools
 import math
 
@@ -70,6 +71,7 @@ def simulate(params, ctx):
 
 
 def simulate_batch(params_list, ctx):
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: least squares and the delta method at 1e-6 significance
     S, per_bin = _grid(ctx.large)
     gens = ctx.generators()
     out = [None] * len(params_list)

@@ -27,6 +27,7 @@ central differences straddle the kink there (the entry's 1e-6 margin is
 below what a step of 1e-4·λ can resolve).  λ ≥ 0.2·‖Aᵀb‖_∞ (lasso) keeps
 ISTA's iteration count within the budget (3000 steps in quick).
 """
+import dataclasses
 import math
 
 import numpy as np
@@ -158,6 +159,7 @@ def simulate(params, ctx):
 
 
 def simulate_batch(params_list, ctx):
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: finite differences at 1e-7 need solutions to ~1e-13
     lams = [lam_of(p, *data(p)) for p in params_list]
     out, h = _run(params_list, ctx, lams)
     obs = _observations(params_list, lams, out, h)

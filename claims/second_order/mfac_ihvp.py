@@ -25,6 +25,7 @@ matrices F_k, not by cond(F): with m > d and tiny λ, F is well conditioned
 (cond 14) while the recursion loses digits like 1e-16·κ.  The promise is
 relative error ≤ 1e-8 for κ ≤ 1e7 (the space keeps κ ≤ 1 + m/λ_rel ≤ 6.4e6).
 """
+import dataclasses
 import numpy as np
 import sympy as sp
 import torch
@@ -57,6 +58,7 @@ def simulate_batch(params_list, ctx):
     """Dense solves and the recursion for all draws, bucketed by d and
     zero-padded inside a bucket (padding adds λ on the diagonal and zero
     gradients, which changes no draw's solution)."""
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: the checks compare the recursion with a dense solve at 1e-8
     out = [None] * len(params_list)
     problems = [problem(p) for p in params_list]
     for idx in buckets([p["d"] for p in params_list]):

@@ -20,6 +20,7 @@ linear softmax model z = XW with the inner problem solved exactly (a
 quadratic in XW): the loss after each step, the surrogate's value there, and
 the preconditioned gradient norm.
 """
+import dataclasses
 import numpy as np
 import sympy as sp
 import torch
@@ -50,6 +51,7 @@ def simulate(params, ctx):
 
 
 def simulate_batch(params_list, ctx):
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: gaps of 1e-10 and MM descent at 1e-9 are round-off statements
     steps, restarts = _steps(ctx)
     Ks = [p["K"] for p in params_list]
     gens = ctx.generators()
