@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import sympy as sp
 
 
@@ -222,7 +223,7 @@ def positively_homogeneous(name: str) -> bool:
 
 __all__ = ["time_derivative", "derivative_vanishes", "linear_balance_proof", "linear_balance_rate", "decay_solution",
            "neuron_balance_proof", "positively_homogeneous", "ACTIVATIONS", "neuron_balance_rate",
-           "euler_defect_vanishes", "sigma_expr"]
+           "euler_defect_vanishes", "sigma_expr", "linear_net_hessians", "relu_region_hessians"]
 
 
 # ------------------------------------------- generating fields for Lie ranks
@@ -250,3 +251,41 @@ def relu_region_fields(d: int, r: int, k: int, X, pattern):
             f = sum(int(pattern[i][j]) * A[c, j] * pre[j] for j in range(r))
             fields.append([sp.diff(f, t) for t in theta])
     return fields, theta
+
+
+# ------------------------------------- the same generators as integer matrices
+def linear_net_hessians(d: int, r: int, k: int, X) -> list:
+    """The fields ∇_θ f_c(x_i) of f(x) = W2W1x are linear in θ: θ ↦ M θ with M the
+    (integer, for integer data) Hessian of the quadratic form f_c(x_i).  Same θ
+    order as ``linear_net_fields``: (vec W1, vec W2), row-major."""
+    D = r * d + k * r
+    out = []
+    for c in range(k):  # output-major, as in linear_net_fields (rows of W2 W1 Xᵀ)
+        for x in np.asarray(X, dtype=np.int64):
+            M = np.zeros((D, D), dtype=np.int64)
+            for j in range(r):
+                for m in range(d):
+                    a, b = j * d + m, r * d + c * r + j  # W1[j, m], W2[c, j]
+                    M[a, b] = M[b, a] = x[m]
+            out.append(M)
+    return out
+
+
+def relu_region_hessians(d: int, r: int, k: int, X, pattern) -> list:
+    """Hessians of f_c(x_i) = Σ_j pattern_ij a_cj (u_jᵀx_i + b_j) (the ReLU net on one
+    activation region), θ = (vec U, b, vec A) as in ``relu_region_fields``."""
+    D = r * d + r + k * r
+    X, P = np.asarray(X, dtype=np.int64), np.asarray(pattern, dtype=np.int64)
+    out = []
+    for i in range(X.shape[0]):
+        for c in range(k):
+            M = np.zeros((D, D), dtype=np.int64)
+            for j in range(r):
+                if not P[i, j]:
+                    continue
+                a = r * d + r + c * r + j  # A[c, j]
+                for m in range(d):
+                    M[j * d + m, a] = M[a, j * d + m] = X[i, m]  # U[j, m]
+                M[r * d + j, a] = M[a, r * d + j] = 1  # b[j]
+            out.append(M)
+    return out
