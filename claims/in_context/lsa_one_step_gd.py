@@ -92,7 +92,7 @@ def simulate_batch(params_list, ctx):
             wws.append(ww)
             sigs.append(sig_t)
             s2s.append(p["sigma"] ** 2)
-            per.append((Mf, w, h, w))
+            per.append((Mf, h, w))
         S1, S2 = torch.stack(S1s), torch.stack(S2s)
         sig_b, ww_b, s2_b = torch.stack(sigs), ctx.tensor(wws), ctx.tensor(s2s)
         u, V, risk = als(S1, S2, sig_b, ww_b, s2_b, [gens[i] for i in idx], restarts=6, iters=40)
@@ -108,7 +108,7 @@ def simulate_batch(params_list, ctx):
     return out
 
 
-def _observation(p, G, other, u, V, risk, floor, sig, Mf, W, h, w):
+def _observation(p, G, other, u, V, risk, floor, sig, Mf, h, w):
     """Sandwich standard errors of the empirical risk minimiser over N
     independent contexts (each pair's two signs have the same influence)."""
     N, d = h.shape
@@ -188,8 +188,8 @@ def _scalar_step(params, pred):
 
 
 def _least_squares(params, pred):
-    """The risk of ordinary least squares on the context, σ²(1 + tr… ) = σ²(1 + d/(n − d − 1)) (isotropic,
-    n > d + 1): a different learner than one GD step."""
+    """The risk of ordinary least squares on the context, σ²(1 + d/(n − d − 1)) (isotropic, n > d + 1;
+    infinite otherwise): a different learner than one GD step."""
     n, d, s2 = params["n"], params["d"], params["sigma"] ** 2
     r = s2 * (1 + d / (n - d - 1)) if n > d + 1 else math.inf
     return {**pred, "risk_star": r}

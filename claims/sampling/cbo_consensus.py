@@ -80,7 +80,7 @@ def simulate_batch(params_list, ctx):
             p = params_list[i]
             P = problem(p)
             d = p["d"]
-            T["c"][b, 0, :d] = ctx.tensor(P["m"] * 0 + P["c"])
+            T["c"][b, 0, :d] = ctx.tensor(P["c"])
             T["A"][b, :d, :d] = ctx.tensor(P["A"])
             T["Q"][b] = torch.eye(D, dtype=ctx.dtype, device=ctx.device)
             T["Q"][b, :d, :d] = ctx.tensor(P["Q"])
