@@ -17,7 +17,7 @@ Simulation (numpy SGD loop batched over draws; torch for the Hessian): SGD
 with batch size 1 started at a chosen interpolating minimum θ_0 (plus a 1e-3
 kick): the minimum β_min + t·n (n a random null-space direction of X) whose
 weighted norm puts η·tr(H)/2 at the drawn s0 — for s0 > 1 the start is too
-sharp to be stable and SGD has to leave it.  Up to 8000 steps; once the loss
+sharp to be stable and SGD has to leave it.  Up to 8000 steps (16000 in full); once the loss
 is ≤ 1e-12, Gauss–Newton steps to the nearest interpolant (loss ≤ 1e-26;
 this moves θ by O(√loss/(1 − ρ)), hence a 3e-3 relative slack in the bound
 checks); the trace is read off the exact dense Hessian there (autograd).
@@ -51,7 +51,7 @@ from theorycheck.sim.hessian import dense_hessian
 from theorycheck.sim.sgd import averaged_moment_map, moment_grows, span_coordinates
 from theorycheck.verdict import Evidence
 
-STEPS, CHECK_EVERY = 8000, 200
+STEPS, STEPS_LARGE, CHECK_EVERY = 8000, 16000, 200
 CONVERGED, POLISHED = 1e-12, 1e-26
 KICK = 1e-3
 SLACK = 3e-3   # relative: the Gauss–Newton polish moves θ by O(√loss/(1 − ρ)) from SGD's limit
@@ -192,8 +192,9 @@ def simulate_batch(params_list, ctx):
         u[b, : p["d"]], v[b, : p["d"]] = u0, v0
         eta[b] = e
     # the sampled indices, from each draw's own generator
-    picks = np.stack([torch.randint(0, 2**62, (STEPS,), generator=g).numpy() for g in ctx.generators()])
-    u, v, alive = sgd_runs(X, y, counts, u, v, eta, picks % counts[:, None], full)
+    steps = STEPS_LARGE if ctx.large else STEPS
+    picks = np.stack([torch.randint(0, 2**62, (steps,), generator=g).numpy() for g in ctx.generators()])
+    u, v, alive = sgd_runs(X, y, counts, u, v, eta, picks % counts[:, None], full, steps)
     out = []
     for b, p in enumerate(params_list):
         d, n = p["d"], p["n"]
@@ -204,7 +205,7 @@ def simulate_batch(params_list, ctx):
             continue
         loss = float(0.5 * ((Xb @ (ub * vb) - yb) ** 2).mean())
         if not loss <= CONVERGED:
-            out.append(undecided(d, f"SGD did not converge in {STEPS} steps (loss {loss:.1e})"))
+            out.append(undecided(d, f"SGD did not converge in {steps} steps (loss {loss:.1e})"))
             continue
         for _ in range(20):  # Gauss–Newton to the nearest interpolant (moves θ by O(√loss))
             res = Xb @ (ub * vb) - yb
