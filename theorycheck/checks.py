@@ -146,8 +146,10 @@ def _bound_check(name, lhs, rhs, sign, margin, rtol):
         tol = tolerance_for(margin, ctx) + tolerance_for(rtol, ctx) * np.abs(rv)
         room = (rv - lv) * sign + tol  # at_most: rhs - lhs + tol >= 0
         m = float(np.min(room))
-        scale = np.maximum(np.abs(rv), 1e-300)
-        used = float(np.max(1.0 - room / np.maximum(tol, 1e-12 * scale)))
+        # an exact bound (no tolerance) is measured against round-off of its own size (1e-12, at least absolute)
+        unit = np.maximum(tol, 1e-12 * np.maximum(np.abs(rv), 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            used = float(np.max(1.0 - room / unit))
         return Evidence(name, bool(m >= 0), m, _summary(rv), _summary(lv), float(np.max(tol)),
                         used=max(0.0, used))
 

@@ -28,12 +28,30 @@ from . import work
 _CONTEXT = None
 
 
+# Workers run numerical libraries on one thread: results must not depend on --jobs, and claims
+# running side by side must not oversubscribe the cores (OpenBLAS alone cost 10× CPU here).
+ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
 def context():
-    """The forkserver context, preloading the heavy imports once."""
+    """The forkserver context, preloading the heavy imports once (in a
+    server started with one-thread numerical libraries)."""
     global _CONTEXT
     if _CONTEXT is None:
+        from multiprocessing import forkserver
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["theorycheck._preload"])
+        saved = {k: os.environ.get(k) for k in ONE_THREAD}
+        os.environ.update(ONE_THREAD)  # read by the libraries when the server imports them
+        try:
+            forkserver.ensure_running()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         _CONTEXT = ctx
     return _CONTEXT
 
