@@ -4,44 +4,49 @@ min over (u_j, α_j) of ½‖Σ_j (Xu_j)_+ α_j − y‖² + (β/2) Σ_j (‖u_j
 equals the group-lasso cone program over ALL hyperplane-arrangement patterns
 of X (Pilanci & Ergen 2020), for any width m ≥ m* (m* ≤ n + 1).
 
-Exact side: the pattern set is enumerated exactly (one LP per region and
-hyperplane) and certified complete by Cover's count for rows in general
-position; cvxpy solves the program, and a dual-feasible point certifies the
-optimum (relative duality gap ≤ 1e-6), otherwise the example is inconclusive.
-Simulation side, three ways: (a) the network rebuilt from the convex solution
-(u = v/√‖v‖, α = ±√‖v‖) evaluated in torch attains the optimum; (b) no network
-trained by Adam — 12 restarts at each of the widths 1, 2, n + 1, 4(n + 1) —
-goes below it (the robust, one-sided direction); (c) the best run of width
-≥ n + 1 comes within 3 % of it.  A run stuck above the optimum is only a
-failure of (c) when every wide restart is stuck; widths below m* are an
-assumption break, where (c) must fail.
-"""
+Exact side: the pattern set is enumerated exactly and certified complete by
+Cover's count for rows in general position; the program is solved by Clarabel
+(called directly) and a dual-feasible point certifies the optimum (relative
+duality gap ≤ 1e-6), otherwise the draw is inconclusive.  Simulation side:
+(a) the network rebuilt from the convex solution (u = v/√‖v‖, α = ±√‖v‖),
+evaluated in torch, attains the optimum — the constructive half of the
+equality; (b) no network trained by Adam — 8 restarts at each of the widths
+n + 1 and 2(n + 1), all draws of a chunk in one tensor program — goes below it
+(the robust, one-sided half: the optimum is a lower bound); (c) the best of
+those runs comes within 5 % of it (300 Adam steps reach 2.6 % at worst on 64
+other draws; a run stuck above the optimum is no counterexample unless all
+are).  Widths below m* are an assumption break, where (c) must fail.
+
+Mutants: β doubled (the factor-2 slip between (β/2)Σ(‖u‖² + α²) and β Σ‖v‖),
+the cone constraints dropped (the gated-ReLU relaxation: a lower bound, not
+attained by ReLU networks), and the program over the patterns of 6 random
+directions (an incomplete pattern set: only an upper bound; this also carries
+what convex_relu.sampled_bound used to claim — see the note in the source)."""
 import numpy as np
 import sympy as sp
 import torch
 
 from theorycheck import (AssumptionSpace, Break, Claim, Inconclusive, Mutant, Plot, Series,
                          Source, at_least, at_most, close)
-from theorycheck.sim.relu_nets import regression_data, relu_objective, train_relu_nets, data_assumptions
+from theorycheck.sim.relu_nets import data_assumptions, regression_data, relu_objective, train_relu_nets_batch
 from theorycheck.symbolic.arrangements import cover_count, enumerate_patterns, in_general_position, sample_patterns
 from theorycheck.symbolic.group_lasso import rebuild_network, solve_convex_relu
 
-GAP = 0.03          # (c): the best wide run is within 3 % of the optimum
-RESTARTS = 12
-STEPS = 2000
-LR = 0.05
+GAP = 0.05          # (c): the best run is within 5 % of the optimum
+RESTARTS = 8
+STEPS = 300
+LR = 0.15
 
 
 def data(params):
     return regression_data(params["n"], params["d"], params["data_seed"])
 
 
-def patterns_for(params, X):
-    """The exact set, certified by Cover's count; or, under the break, the
-    patterns of a few random directions (an incomplete set)."""
-    k = params.get("sampled_directions")
-    if k is not None:
-        return sample_patterns(X, k, np.random.default_rng(params["data_seed"] + 1))
+def patterns_for(params, X, sampled_directions=None):
+    """The exact set, certified by Cover's count; or (the mutant) the patterns of a
+    few random directions (an incomplete set)."""
+    if sampled_directions is not None:
+        return sample_patterns(X, sampled_directions, np.random.default_rng(params["data_seed"] + 1))
     if not in_general_position(X):
         raise Inconclusive("rows of X not in general position: Cover's count cannot certify the pattern set")
     pats = enumerate_patterns(X)
@@ -51,11 +56,9 @@ def patterns_for(params, X):
     return pats
 
 
-def convex_prediction(params, beta=None, cone=True, keep=None):
+def convex_prediction(params, beta=None, cone=True, sampled_directions=None):
     X, y = data(params)
-    pats = patterns_for(params, X)
-    if keep is not None:
-        pats = pats.subset(keep(len(pats)))
+    pats = patterns_for(params, X, sampled_directions)
     sol = solve_convex_relu(X, y, params["beta"] if beta is None else beta, pats, cone=cone)
     net = rebuild_network(sol)
     return {"optimum": sol.value, "duality_gap": sol.gap, "status": sol.status, "patterns": len(pats),
@@ -69,30 +72,38 @@ def derive(params):
 
 def widths_for(params):
     n = params["n"]
-    widths = [1, 2, n + 1, 4 * (n + 1)]
-    cap = params.get("max_width")
-    return [w for w in widths if cap is None or w <= cap]
+    if params.get("max_width") is not None:  # the break: only narrow networks
+        return [w for w in (1, 2) if w <= params["max_width"]]
+    return [n + 1, 2 * (n + 1)]
+
+
+def simulate_batch(params_list, ctx):
+    """Adam on every (draw, width, restart) at once (``train_relu_nets_batch``)."""
+    problems, widths = [], []
+    for p in params_list:
+        X, y = data(p)
+        problems.append((ctx.tensor(X), ctx.tensor(y), p["beta"]))
+        widths.append(widths_for(p))
+    runs = train_relu_nets_batch(problems, widths, RESTARTS, ctx.generators(), steps=STEPS, lr=LR)
+    out = []
+    for (X, y, _), w, r in zip(problems, widths, runs):
+        if not np.all(np.isfinite(r.objective)):
+            raise Inconclusive("non-finite objective in training")
+        out.append({"trained": r.objective, "widths": r.widths, "run": np.arange(len(r.objective)),
+                    "trained_min": float(r.objective.min()), "best": float(r.objective.min()),
+                    "best_per_width": np.array([r.objective[r.widths == v].min() for v in w]),
+                    "width_values": np.array(w), "X": X.cpu().numpy(), "y": y.cpu().numpy()})
+    return out
 
 
 def simulate(params, ctx):
-    X, y = data(params)
-    Xt, yt = ctx.tensor(X), ctx.tensor(y)
-    widths = widths_for(params)
-    runs = train_relu_nets(Xt, yt, params["beta"], widths, RESTARTS, ctx.generator(), steps=STEPS, lr=LR)
-    if not np.all(np.isfinite(runs.objective)):
-        raise Inconclusive("non-finite objective in training")
-    wide = runs.widths >= min(params["n"] + 1, max(widths))
-    return {"trained": runs.objective, "widths": runs.widths, "run": np.arange(len(runs.objective)),
-            "trained_min": float(runs.objective.min()), "best_wide": float(runs.objective[wide].min()),
-            "best_per_width": np.array([runs.objective[runs.widths == w].min() for w in widths]),
-            "width_values": np.array(widths), "X": X, "y": y}
+    return simulate_batch([params], ctx.with_seeds([ctx.seed]))[0]
 
 
 def rebuilt_objective(pred, obs, params):
     """The non-convex objective, in torch, at the network rebuilt from the prediction's solution."""
-    X, y = torch.as_tensor(obs["X"]), torch.as_tensor(obs["y"])
-    U, a = torch.as_tensor(np.asarray(pred["U"], dtype=np.float64)), torch.as_tensor(
-        np.asarray(pred["alpha"], dtype=np.float64))
+    X, y = torch.tensor(np.array(obs["X"])), torch.tensor(np.array(obs["y"]))
+    U, a = torch.tensor(np.array(pred["U"], dtype=np.float64)), torch.tensor(np.array(pred["alpha"], dtype=np.float64))
     return float(relu_objective(X, y, U, a, params["beta"]))
 
 
@@ -110,32 +121,45 @@ claim = Claim(
                   "Formulations for Two-layer Networks", "Mert Pilanci, Tolga Ergen", 2020, "seed 002",
                   note=("Talk on exact convex formulations (seed 002); 'Efficient Global Optimization of "
                         "Two-layer ReLU Networks' (Bai, Gautam, Sojoudi 2023), seeds 001 and 004. Checked for "
-                        "n ≤ 8, d ≤ 3 where the pattern set can be enumerated exactly.")),
+                        "n ≤ 8, d ≤ 3 where the pattern set can be enumerated exactly. The former claim "
+                        "convex_relu.sampled_bound (sampled-pattern programs are upper bounds, monotone, tight once "
+                        "the optimal patterns are in) is folded in here as the 6-random-directions mutant: its "
+                        "three statements hold for any convex program restricted to a subset of its variables, so "
+                        "the content left to verify is that a sampled program's value lies above what trained "
+                        "networks reach, which check (b) shows for the mutant.")),
     assumptions=AssumptionSpace(data_assumptions()),
     derive=derive,
     simulate=simulate,
+    simulate_batch=simulate_batch,
     checks=[
         close("rebuilt network attains the convex optimum", "optimum", rebuilt_objective, rtol=1e-6, atol=1e-9),
         at_least("no trained network goes below the optimum", "trained_min", "optimum", rtol=1e-6),
-        at_most(f"best run of width ≥ n + 1 within {GAP:.0%} of the optimum", "best_wide", "optimum", rtol=GAP),
+        at_most(f"best trained run within {GAP:.0%} of the optimum", "best", "optimum", rtol=GAP),
     ],
     mutants=[
         Mutant("β doubled", lambda p, pred: convex_prediction(p, beta=2 * p["beta"]),
                "the convex program solved with 2β (a factor-2 slip between β/2·Σ(‖u‖²+α²) and β·Σ‖v‖)"),
         Mutant("cone constraints dropped", lambda p, pred: convex_prediction(p, cone=False),
                "the gated-ReLU relaxation: a lower bound, not the optimum"),
-        Mutant("half of the patterns", lambda p, pred: convex_prediction(p, keep=lambda P: np.arange(0, P, 2)),
-               "every other pattern: an incomplete set gives only an upper bound"),
+        Mutant("patterns of 6 random directions", lambda p, pred: convex_prediction(p, sampled_directions=6),
+               "the program over sampled patterns (as practical solvers build it) is only an upper bound: the "
+               "equality needs the exact set"),
     ],
     breaks=[
-        Break("width 2 (below m*)", lambda p: {**p, "max_width": 2},
-              "only networks of width ≤ 2: the equality needs m ≥ m*"),
-        Break("patterns of 6 random directions", lambda p: {**p, "sampled_directions": 6},
-              "the program over sampled patterns is only an upper bound: the equality needs the exact set"),
+        Break("width ≤ 2 (below m*)", lambda p: {**p, "max_width": 2},
+              "only networks of width 1 and 2: the equality needs m ≥ m*",
+              expect=[f"best trained run within {GAP:.0%} of the optimum"]),
     ],
+    regimes={"n ≥ 7 (≥ 44 patterns at d = 3)": "n >= 7", "d = 3": "d == 3", "small β (< 0.1)": "beta < 0.1",
+             "large β (> 0.5)": "beta > 0.5"},
+    resolution=0.01,
+    draws=32,
+    draws_note=("each draw solves four certified cone programs (the truth and three mutants; one interior-point "
+                "solve per program and draw, ≈ 12 ms each, which cannot be batched) and trains 16 networks; "
+                "the training of a chunk is one tensor program"),
     plots=[
         Plot("trained objectives against the convex optimum", [
-            Series("trained runs (all widths, 12 restarts)", "observation.run", "observation.trained",
+            Series("trained runs (widths n + 1 and 2(n + 1), 8 restarts)", "observation.run", "observation.trained",
                    style="points"),
             Series("convex optimum", None, "prediction.optimum", role="theory", style="hline"),
         ], xlabel="run", ylabel="objective", ylog=True),

@@ -125,7 +125,97 @@ def _train(X, y, beta, widths, mask, U, alpha, steps, lr, positive_output, recor
                        np.array(history), np.array(at))
 
 
-__all__ = ["relu_objective", "train_relu_nets", "regression_data", "TrainedRuns"]
+def train_relu_nets_batch(problems, widths, restarts: int, generators, steps: int = 800, lr: float = 0.1,
+                          init_scale: float = 1.0, positive_output=None) -> list:
+    """:func:`train_relu_nets` for many data sets at once, in one tensor program.
+
+    ``problems``: (X (n_b, d_b), y (n_b), β_b) per draw; ``widths``: the widths of
+    each draw (``restarts`` runs each); ``generators``: one per draw — a draw's
+    initial weights are drawn from it exactly as :func:`train_relu_nets` draws
+    them for that draw alone.  Runs of all draws are stacked; data are
+    zero-padded to the largest (n, d): a padded sample (x = 0, y = 0) adds
+    nothing to the loss, padded input columns and neurons start at 0 and get no
+    gradient.  The gradient is written out and Adam updates one tensor
+    θ = [U | α] per run (the same iteration as :func:`train_relu_nets`, a
+    third of the tensor calls).  ``positive_output``: per draw, α projected
+    onto α ≥ 0.  Returns one TrainedRuns per draw (history: the final objective
+    only)."""
+    dev, dt = problems[0][0].device, problems[0][0].dtype
+    N = max(int(X.shape[0]) for X, _, _ in problems)
+    D = max(int(X.shape[1]) for X, _, _ in problems)
+    per_w = [np.repeat(np.asarray(w, dtype=int), restarts) for w in widths]
+    M = max(int(w.max()) for w in per_w)
+    owner = np.concatenate([np.full(len(w), b) for b, w in enumerate(per_w)])
+    R = len(owner)
+    Xr = torch.zeros(R, N, D, device=dev, dtype=dt)
+    yr = torch.zeros(R, N, device=dev, dtype=dt)
+    beta = torch.zeros(R, device=dev, dtype=dt)
+    U = torch.zeros(R, M, D, device=dev, dtype=dt)
+    alpha = torch.zeros(R, M, device=dev, dtype=dt)  # per draw: the same random numbers as train_relu_nets
+    pos = torch.zeros(R, 1, device=dev, dtype=torch.bool)
+    start = 0
+    for b, ((X, y, bt), w, g) in enumerate(zip(problems, per_w, generators)):
+        n, d, Rb, m = int(X.shape[0]), int(X.shape[1]), len(w), int(w.max())
+        sl = slice(start, start + Rb)
+        Xr[sl, :n, :d], yr[sl, :n], beta[sl] = X, y, float(bt)
+        Ub = init_scale * torch.randn(Rb, m, d, generator=g, device=dev, dtype=dt) / np.sqrt(d)
+        wb = torch.as_tensor(w, device=dev, dtype=dt)
+        ab = init_scale * torch.randn(Rb, m, generator=g, device=dev, dtype=dt) / wb.sqrt()[:, None]
+        U[sl, :m, :d], alpha[sl, :m] = Ub, ab
+        if positive_output is not None and positive_output[b]:
+            pos[sl] = True
+        start += Rb
+    wid = torch.as_tensor(np.concatenate(per_w), device=dev)
+    mask = (torch.arange(M, device=dev)[None, :] < wid[:, None]).to(dt)
+    alpha = torch.where(pos, alpha.abs(), alpha)
+    # one tensor per run: θ = [U | α] (R, M, D + 1); the gradient is written out
+    theta = torch.cat([U, alpha[..., None]], dim=-1) * mask[..., None]
+    Xt = Xr.transpose(1, 2)
+    bcol = beta[:, None, None]
+
+    def grad(th):
+        Ut, at = th[..., :D], th[..., D]
+        pre = Ut @ Xt  # (R, M, N)
+        H = torch.relu(pre)
+        res = (at.unsqueeze(1) @ H).squeeze(1) - yr  # (R, N)
+        g_a = (H @ res.unsqueeze(-1)).squeeze(-1)  # (R, M)
+        g_U = ((at.unsqueeze(-1) * (pre > 0)) * res.unsqueeze(1)) @ Xr  # (R, M, D)
+        return (torch.cat([g_U, g_a.unsqueeze(-1)], dim=-1) + bcol * th) * mask[..., None], res
+
+    m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    decay = 0.01 ** (1.0 / steps)
+    posm = pos[..., None].expand(R, M, 1)
+    flushed = torch.set_flush_denormal(True)  # weight decay shrinks dead neurons into subnormals: ~100× slower
+    try:
+        for t in range(steps):
+            g, _ = grad(theta)
+            m1.mul_(b1).add_(g, alpha=1 - b1)
+            m2.mul_(b2).addcmul_(g, g, value=1 - b2)
+            inv = torch.rsqrt(m2 / (1 - b2 ** (t + 1)) + eps * eps)
+            theta.addcmul_(m1, inv, value=-lr * decay ** t / (1 - b1 ** (t + 1)))
+            if positive_output is not None:
+                theta[..., D:] = torch.where(posm, theta[..., D:].clamp(min=0.0), theta[..., D:])
+            if t % 64 == 0:
+                theta.masked_fill_(theta.abs() < TINY, 0.0)
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)
+    g, res = grad(theta)
+    Ut, at = theta[..., :D], theta[..., D]
+    final = 0.5 * (res ** 2).sum(-1) + 0.5 * beta * ((Ut ** 2).sum((-1, -2)) + (at ** 2).sum(-1))
+    ga = g[..., D]
+    ga = torch.where(pos & (at <= 0) & (ga > 0), torch.zeros_like(ga), ga)  # projected gradient for α ≥ 0
+    gnorm = torch.sqrt((g[..., :D] ** 2).sum((-1, -2)) + (ga ** 2).sum(-1))
+    obj, gn = final.detach().cpu().numpy(), gnorm.cpu().numpy()
+    out = []
+    for b, w in enumerate(per_w):
+        sel = owner == b
+        out.append(TrainedRuns(w, obj[sel], gn[sel], obj[sel][None], np.array([steps])))
+    return out
+
+
+__all__ = ["relu_objective", "train_relu_nets", "train_relu_nets_batch", "regression_data", "TrainedRuns"]
 
 
 def data_assumptions():
