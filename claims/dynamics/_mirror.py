@@ -55,7 +55,10 @@ def _dual_newton(ZS, q, a, iters=100):
             break
         H = ZS @ (((q - 1) * np.abs(th) ** (q - 2))[:, None] * ZS.T)
         H = H + lm * np.trace(H) / len(H) * np.eye(len(H))
-        step = np.linalg.lstsq(H, g, rcond=1e-14)[0]
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, g, rcond=1e-14)[0]
         t = 1.0
         if np.abs(g).max() > 1e-6:  # globalise far away; near the optimum D is flat to round-off
             d0, slope = D(a), g @ step

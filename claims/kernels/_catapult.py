@@ -119,8 +119,15 @@ def _run_bucket(ds, m, loss, ctx, steps):
     final_loss = [float("nan")] * B
     stopped = [steps] * B
 
+    def loss_of(f):
+        return 0.5 * f * f if loss == "square" else torch.nn.functional.softplus(-f)
+
+    # the state of the draws still running (retired draws write theirs back)
     active = torch.arange(B, device=dev)
     ua, va, xa, ea = u, v, x, eta
+    step_c = (ea * xa / sq)[:, None]            # c = η·dℓ/df·x/√m
+    b_c = ea**2 * xa**2 / m                     # b = η²x²f²/m
+    rose_a, peak_a, floor_a = rose.clone(), peak_b.clone(), floor_f.clone()
     f = f0.clone()
     prev_loss = loss0.clone()
     for t in range(steps + 1):
@@ -131,37 +138,42 @@ def _run_bucket(ds, m, loss, ctx, steps):
         if t % CHECK_EVERY == 0 or t == steps:
             lam = xa * xa * ((ua * ua).sum(1) + (va * va).sum(1)) / m
             a = ea * lam
-            b = ea**2 * xa**2 * f**2 / m
-            cur_loss = 0.5 * f**2 if loss == "square" else torch.nn.functional.softplus(-f)
+            b = b_c * f * f
+            cur_loss = loss_of(f)
             done, rest = _certify(a, b, a0_all[active], b0[active], cur_loss, loss0[active], loss,
                                   final=(t == steps))
             if t < n_tr - 1:
                 done[done == 1] = 0   # keep the first steps for the recursion check
             if bool((done != 0).any()):
                 keep = done == 0
-                for j in torch.nonzero(~keep).flatten().tolist():
+                gone = torch.nonzero(~keep).flatten()
+                rose[active[gone]] = rose_a[gone]
+                peak_b[active[gone]] = peak_a[gone]
+                for j in gone.tolist():
                     i = int(active[j])
                     status[i] = {1: "converged", 2: "diverged", 3: "undecided"}[int(done[j])]
                     a_inf[i] = float(a[j])
                     a_low[i] = float(a[j] - rest[j])
                     final_loss[i] = float(cur_loss[j])
                     stopped[i] = t
-                active, ua, va, xa, ea, f, prev_loss = (active[keep], ua[keep], va[keep], xa[keep], ea[keep],
-                                                        f[keep], prev_loss[keep])
+                (active, ua, va, xa, ea, f, prev_loss, step_c, b_c, rose_a, peak_a, floor_a) = (
+                    x_[keep] for x_ in (active, ua, va, xa, ea, f, prev_loss, step_c, b_c, rose_a, peak_a, floor_a))
                 if active.numel() == 0:
                     break
         if t == steps:
             break
-        g = f if loss == "square" else -torch.sigmoid(-f)       # dℓ/df
-        c = (ea * g * xa / sq)[:, None]
+        c = step_c * (f if loss == "square" else -torch.sigmoid(-f))[:, None]     # η·dℓ/df·x/√m
         ua, va = torch.addcmul(ua, c, va, value=-1.0), torch.addcmul(va, c, ua, value=-1.0)
         f = xa * (ua * va).sum(1) / sq
-        cur = 0.5 * f**2 if loss == "square" else torch.nn.functional.softplus(-f)
+        cur = loss_of(f)
         # a rise counts only above the round-off of f = x·u·v/√m (≈ 1e-16·λ√m/x): a converged
         # run sits at that floor and jitters there
-        rose[active] |= (cur > prev_loss * (1 + 1e-9)) & (f.abs() > floor_f[active])
-        peak_b[active] = torch.maximum(peak_b[active], torch.nan_to_num(ea**2 * xa**2 * f**2 / m, nan=float("inf")))
+        rose_a |= (cur > prev_loss * (1 + 1e-9)) & (f.abs() > floor_a)
+        peak_a = torch.fmax(peak_a, b_c * f * f)    # fmax: a NaN (overflow) keeps the peak seen so far
         prev_loss = cur
+    if active.numel():
+        rose[active] = rose_a
+        peak_b[active] = peak_a
 
     out = []
     for j, d in enumerate(ds):

@@ -32,6 +32,7 @@ Made precise at finite width (the entry states the m → ∞ picture):
 * widths m ∈ {10², 10³, 10⁴} (quick and full; the entry's 10⁵ adds nothing once the
   O(f₀²/m) correction is part of the tolerance), at most 4000 steps (20000 with ctx.large).
 Nonlinear networks are not part of the claim (see the entry)."""
+import functools
 import math
 
 import numpy as np
@@ -158,15 +159,23 @@ def recursion_error(pred, obs, params):
     """Largest one-step error of the traced (f_t, λ_t) against the recursions, relative to the
     size of their terms (|f|(1 + ηλ + b) + λ√m/x, the last the scale of the round-off of
     f = x·u·v/√m, and λ + ηx²f²/m·(ηλ + 4))."""
-    f, lam = np.asarray(obs["f_trace"]), np.asarray(obs["lam_trace"])
+    f = np.ascontiguousarray(obs["f_trace"], dtype=float)
+    lam = np.ascontiguousarray(obs["lam_trace"], dtype=float)
+    return _recursion_error(f.tobytes(), lam.tobytes(), float(obs["eta"]), float(params["x"]), int(obs["m"]),
+                            float(pred["recursion_c1"]), float(pred["recursion_c4"]))
+
+
+@functools.lru_cache(maxsize=65536)
+def _recursion_error(f_bytes, lam_bytes, eta, x, m, c1, c4):
+    # (cached: the runner re-evaluates every check for each perturbed prediction value)
+    f, lam = np.frombuffer(f_bytes), np.frombuffer(lam_bytes)
     keep = np.isfinite(f[:-1]) & np.isfinite(f[1:]) & np.isfinite(lam[:-1]) & np.isfinite(lam[1:])
     keep &= np.abs(f[:-1]) < 1e100
     if not keep.any():
         return float("nan")
-    eta, x, m = obs["eta"], params["x"], obs["m"]
     f0, l0, f1, l1 = f[:-1][keep], lam[:-1][keep], f[1:][keep], lam[1:][keep]
-    F = _F_GEN(f0, l0, eta, x, m, pred["recursion_c1"])
-    G = _G_GEN(f0, l0, eta, x, m, pred["recursion_c4"])
+    F = _F_GEN(f0, l0, eta, x, m, c1)
+    G = _G_GEN(f0, l0, eta, x, m, c4)
     b = eta**2 * x**2 * f0**2 / m
     # f = x·u·v/√m is a sum of m products: its round-off scales with x·‖u‖‖v‖/√m ≤ λ√m/(2x)
     ef = np.abs(f1 - F) / (np.abs(f0) * (1 + eta * l0 + b) + l0 * math.sqrt(m) / abs(x))
