@@ -32,7 +32,7 @@ by sampling, its growth being carried by rare index paths.
 
 Checks: η_c located by (a) = the lifted operator's η_c (or the closed form),
 rtol 1e-6; η_c·tr(H)/2 ≤ 1 from (a) (tight on equal norms and n = 1); the
-Monte Carlo mean within the Bernstein bound of the exact curve at level 1e-6
+Monte Carlo mean within the Bernstein bound of the exact curve at level 1e-7
 per comparison (16 per draw)."""
 import math
 
@@ -52,7 +52,7 @@ T_MC = 8                  # steps of the sampled trajectories
 CHAINS, CHAINS_LARGE = 2000, 6000
 SUB_BATCH = 32            # draws per tensor program
 AS_CHAINS, AS_STEPS, AS_EPS = 128, 128, 0.05  # sampled SGD just above η_c (reported: almost-sure behaviour)
-ALPHA_MC = 1e-6          # level of each Bernstein comparison (16 per draw)
+ALPHA_MC = 1e-7          # level of each Bernstein comparison (16 per draw, up to 16384 draws)
 LOG2_STEPS = 30
 POINTS, ROUNDS, INTERIOR = 16, 13, 3  # bracket: a grid of 16, then 12 rounds of 3 inner steps (~1e-7)
 ETA_RANGE = (1e-4, 1e2)
