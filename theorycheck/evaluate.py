@@ -58,12 +58,31 @@ def describe_exception(exc: BaseException) -> str:
 
 
 @contextmanager
-def guarded(where: str, interrupts_are_users: bool = False):
-    """Run claim code: restore the global state it may change, and turn what
-    it raises into a :class:`ClaimCodeError`."""
+def restored_state():
+    """Put back the global state claim code may change: torch's default dtype,
+    grad mode and default device, and the working directory."""
     dtype, grad, cwd = torch.get_default_dtype(), torch.is_grad_enabled(), os.getcwd()
     get_device = getattr(torch, "get_default_device", None)
     device = get_device() if get_device else None
+    try:
+        yield
+    finally:
+        if torch.get_default_dtype() != dtype:
+            torch.set_default_dtype(dtype)
+        if torch.is_grad_enabled() != grad:
+            torch.set_grad_enabled(grad)
+        if device is not None and get_device() != device:
+            torch.set_default_device(device)
+        try:
+            if os.getcwd() != cwd:
+                os.chdir(cwd)
+        except OSError:
+            os.chdir(cwd)
+
+
+@contextmanager
+def sorted_exceptions(where: str, interrupts_are_users: bool = False):
+    """Turn what claim code raises into a :class:`ClaimCodeError`."""
     try:
         yield
     except Inconclusive as exc:
@@ -77,18 +96,14 @@ def guarded(where: str, interrupts_are_users: bool = False):
     except (Exception, SystemExit) as exc:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:])
         raise ClaimCodeError(ERROR, f"{where}: {describe_exception(exc)}", trace) from None
-    finally:
-        if torch.get_default_dtype() != dtype:
-            torch.set_default_dtype(dtype)
-        if torch.is_grad_enabled() != grad:
-            torch.set_grad_enabled(grad)
-        if device is not None and get_device() != device:
-            torch.set_default_device(device)
-        try:
-            if os.getcwd() != cwd:
-                os.chdir(cwd)
-        except OSError:
-            os.chdir(cwd)
+
+
+@contextmanager
+def guarded(where: str, interrupts_are_users: bool = False):
+    """Run claim code: restore the global state it may change, and turn what
+    it raises into a :class:`ClaimCodeError`."""
+    with restored_state(), sorted_exceptions(where, interrupts_are_users):
+        yield
 
 
 class Tracked(dict):
@@ -136,9 +151,28 @@ def _readonly(v):
     return v
 
 
-def frozen(values: dict) -> Tracked:
+def frozen(values: dict) -> dict:
     """A copy claim code may read but whose changes reach nobody else."""
-    return Tracked({k: _readonly(v) for k, v in values.items()})
+    return {k: _readonly(v) for k, v in values.items()}
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        if hasattr(a, "detach") or hasattr(b, "detach"):
+            return bool(torch.equal(torch.as_tensor(a), torch.as_tensor(b)))
+        return bool(a == b)
+    except Exception:  # values that cannot be compared count as changed
+        return False
+
+
+def _changed_keys(truth: dict, variant: dict) -> set:
+    """Prediction keys whose value a mutant changed (added, removed or different)."""
+    return ({k for k in variant if k not in truth or not _same(truth[k], variant[k])}
+            | {k for k in truth if k not in variant})
 
 
 def _nan_keys(values: dict) -> list[str]:
@@ -290,16 +324,24 @@ class Evaluator:
                 v.flags.writeable = False
         return dict(o)
 
-    def check(self, prediction: dict, observation: dict, params: dict):
-        """(evidence, prediction keys read per check)."""
+    def check(self, prediction: dict, observation: dict, params: dict, only=None, base=None):
+        """(evidence, prediction keys read per check).  With ``only`` (indices of
+        checks) and ``base`` (the evidence of the unchanged prediction), only
+        those checks are evaluated again; the others keep their evidence."""
         evidence, reads = [], []
-        for chk in self.claim.checks:
-            tp, to = frozen(prediction), frozen(observation)
-            with self._guard(f"check {chk.name!r}"):
-                ev = chk(tp, to, copy.deepcopy(params), self.ctx)
-            ev.reads_observation = bool(to.reads)
-            evidence.append(ev)
-            reads.append(set(tp.reads))
+        pred, obs, par = frozen(prediction), frozen(observation), copy.deepcopy(params)
+        with restored_state():
+            for i, chk in enumerate(self.claim.checks):
+                if only is not None and i not in only:
+                    evidence.append(base[i])
+                    reads.append(set())
+                    continue
+                tp, to = Tracked(pred), Tracked(obs)  # cheap per-check copies of the frozen values
+                with sorted_exceptions(f"check {chk.name!r}", self.interrupts_are_users):
+                    ev = chk(tp, to, par, self.ctx)
+                ev.reads_observation = bool(to.reads)
+                evidence.append(ev)
+                reads.append(set(tp.reads))
         return evidence, reads
 
     # -- draws -----------------------------------------------------------------
@@ -337,6 +379,7 @@ class Evaluator:
                 _settle(o, exc)
                 continue
             o.status, o.reason = outcome_from_evidence(o.evidence)
+            o.reads = reads
             o.checked = self._checked_keys(o.prediction, reads, o.evidence)
             if plots:
                 o.points = self._plot_points(o)
@@ -366,12 +409,13 @@ class Evaluator:
                 entry["sides"].update(sides)
         return {k: {"kind": v["kind"], "sides": sorted(v["sides"])} for k, v in out.items()}
 
-    def _variant(self, draws: list[Draw], outcomes: list[ExampleOutcome], preds: list[dict], batched: bool):
-        """Evaluate changed predictions: on the cached observations, or
-        simulated again when the simulation reads the prediction.  Yields
-        (outcome index, status, refuted through the observation, reason)."""
-        resim = self.claim.simulation_uses_prediction or self.claim.batch_uses_prediction
-        if resim:
+    def _variant(self, draws: list[Draw], outcomes: list[ExampleOutcome], preds: list[dict], batched: bool,
+                 changed: list | None = None):
+        """Evaluate changed predictions: on the cached observations (re-checking
+        only the checks that read a changed value; the others keep the truth's
+        evidence), or simulated again when the simulation reads the prediction.
+        Yields (outcome index, status, refuted through the observation, reason, evidence)."""
+        if self._resim:
             idx = [i for i, d in enumerate(draws) if d.deep]
             observations = self.simulate([draws[i] for i in idx], [preds[i] for i in idx], batched)
         else:
@@ -381,8 +425,11 @@ class Evaluator:
             if isinstance(obs, ClaimCodeError):
                 yield i, (INCONCLUSIVE if obs.kind == INCONCLUSIVE else ERROR), False, obs.message, []
                 continue
+            only = None
+            if not self._resim and changed is not None and outcomes[i].reads:
+                only = {c for c, r in enumerate(outcomes[i].reads) if r & changed[i]}
             try:
-                evidence, _ = self.check(preds[i], obs, draws[i].simulated)
+                evidence, _ = self.check(preds[i], obs, draws[i].simulated, only=only, base=outcomes[i].evidence)
             except ClaimCodeError as exc:
                 yield i, exc.kind, False, exc.message, []
                 continue
@@ -392,7 +439,7 @@ class Evaluator:
 
     def _mutants(self, draws, outcomes, batched):
         for m in self.claim.mutants:
-            preds, keep = [], []
+            preds, keep, changed = [], [], []
             for i, o in enumerate(outcomes):
                 try:
                     with self._guard(f"mutant {m.name!r}"):
@@ -401,10 +448,11 @@ class Evaluator:
                             raise TypeError(f"mutant returned {type(p).__name__}, not a dict")
                     preds.append(dict(p))
                     keep.append(i)
+                    changed.append(_changed_keys(o.prediction, p))
                 except ClaimCodeError as exc:
                     o.mutants[m.name] = {"status": exc.kind, "reason": exc.message}
             sub_d, sub_o = [draws[i] for i in keep], [outcomes[i] for i in keep]
-            for j, status, through_obs, reason, evidence in self._variant(sub_d, sub_o, preds, batched):
+            for j, status, through_obs, reason, evidence in self._variant(sub_d, sub_o, preds, batched, changed):
                 if status == FAIL and not through_obs:
                     status = "prediction-only"  # a check that never looked at the simulation
                 entry = {"status": status, "reason": reason}
@@ -416,11 +464,33 @@ class Evaluator:
     def _resim(self) -> bool:
         return self.claim.simulation_uses_prediction or self.claim.batch_uses_prediction
 
+    def _refutes(self, draws, outcomes, key, kind, side, delta, batched) -> tuple[bool, bool]:
+        """(refuted by some draw, tested on some draw) for one perturbation.
+        With cached observations the draws are tried one at a time and the
+        first refutation ends the search; otherwise they are re-simulated together."""
+        sel = [i for i, o in enumerate(outcomes) if key in (o.checked or {})]
+        if not sel:
+            return False, False
+
+        def perturbed(i):
+            p = dict(outcomes[i].prediction)
+            p[key] = perturb(outcomes[i].prediction[key], kind, side, delta)
+            return p
+        groups = [sel] if self._resim else [[i] for i in sel]
+        tested = False
+        for group in groups:
+            preds = [perturbed(i) for i in group]
+            sub_d, sub_o = [draws[i] for i in group], [outcomes[i] for i in group]
+            for _, status, through_obs, _, _ in self._variant(sub_d, sub_o, preds, batched, [{key}] * len(group)):
+                tested = True
+                if status == FAIL and through_obs:
+                    return True, True
+        return False, tested
+
     def _resolution(self, draws, outcomes, batched) -> dict:
         """For each checked value and side, the deltas refuted on these draws,
         coarse to fine, stopping at the first delta no draw refutes; a delta is
         refuted when a check that reads the observation fails."""
-        resim = self._resim
         result: dict[str, dict] = {}
         keys: dict[str, dict] = {}
         for o in outcomes:
@@ -430,31 +500,15 @@ class Evaluator:
             for side in ("minus", "plus"):
                 refuted: set = set()
                 tested: set = set()
-                for delta in deltas_for(info["kind"], resim):
+                for delta in deltas_for(info["kind"], self._resim):
                     if info["kind"] == "flip" and side == "plus":
                         break  # a flip has one side
-                    preds, sel = [], []
-                    for i, o in enumerate(outcomes):
-                        if k not in (o.checked or {}):
-                            continue
-                        p = dict(o.prediction)
-                        p[k] = perturb(o.prediction[k], info["kind"], side, delta)
-                        preds.append(p)
-                        sel.append(i)
-                    if not sel:
-                        break
-                    sub_d, sub_o = [draws[i] for i in sel], [outcomes[i] for i in sel]
-                    hit = False
-                    for j, status, through_obs, _, _ in self._variant(sub_d, sub_o, preds, batched):
+                    hit, tried = self._refutes(draws, outcomes, k, info["kind"], side, delta, batched)
+                    if tried:
                         tested.add(delta)
-                        if status == FAIL and through_obs:
-                            hit = True
-                            if not resim:
-                                break
-                    if hit:
-                        refuted.add(delta)
-                    else:
+                    if not hit:
                         break
+                    refuted.add(delta)
                 entry = result.setdefault(k, {"kind": info["kind"], "sides": list(info["sides"])})
                 entry[side] = {"refuted": sorted(refuted, reverse=True), "tested": sorted(tested, reverse=True)}
         return result

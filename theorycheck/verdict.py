@@ -69,6 +69,7 @@ class ExampleOutcome:
     mutants: dict = field(default_factory=dict)   # mutant name -> {status, reason}
     checked: dict | None = None                   # prediction key -> {kind, sides}
     points: dict = field(default_factory=dict)    # per-draw plot points
+    reads: list = field(default_factory=list)     # prediction keys each check read (not recorded)
 
     @property
     def worst_margin(self) -> float:
