@@ -68,7 +68,7 @@ def test_cli_exit_status_and_bad_arguments(fixture_claims, tmp_path, capsys, mon
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) <= 2 and "error" in err[-1] and "Traceback" not in "\n".join(err)
+        assert len(err) <= 3 and "error" in err[-1] and "Traceback" not in "\n".join(err)  # argparse: usage + error
     assert main(["report", "missing.json"]) == 1
 
 
