@@ -59,7 +59,8 @@ def potential_facts() -> dict:
     zstar = 2 * sp.sinh(s)  # solves q′(z) = asinh(z/2) = s
     conj = (s * zstar - q.subs(z, zstar)).subs(inv, s).subs(sp.sinh(s) ** 2, sp.cosh(s) ** 2 - 1)
     assert sp.expand(conj - (2 * sp.cosh(s) - 2)) == 0
-    return {"q": q, "q_prime": sp.asinh(z / 2), "q_second": 1 / sp.sqrt(4 + z**2), "conjugate": 2 * sp.cosh(s) - 2, "z": z, "s": s}
+    return {"q": q, "q_prime": sp.asinh(z / 2), "q_second": 1 / sp.sqrt(4 + z**2), "conjugate": 2 * sp.cosh(s) - 2,
+            "z": z, "s": s}
 
 
 def Q(w: np.ndarray, alpha: float) -> float:

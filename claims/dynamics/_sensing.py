@@ -98,7 +98,7 @@ def _families():
 def slowest_mode(eta: float, lams: np.ndarray) -> float:
     """The largest eigenvalue < 1 among the linearisation's families (all > 0 for ηλ_1 < 0.5)."""
     comp, diag, pair = _families()
-    s = [float(np.sqrt(l)) for l in lams]
+    s = [float(np.sqrt(lam)) for lam in lams]
     vals = [comp(eta, a, 0.0) for a in s] + [diag(eta, a, 0.0) for a in s]
     vals += [pair(eta, a, b) for i, a in enumerate(s) for b in s[i + 1:]]
     return max(v for v in vals if v < 1)

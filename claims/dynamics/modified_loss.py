@@ -159,7 +159,8 @@ def _coefficient(pred, obs, params, ctx):
         return Evidence("", None, np.nan, c, got, C_TOL, "non-finite coefficient")
     err = abs(got - c)
     return Evidence("", err <= C_TOL, C_TOL - err, c, got, C_TOL,
-                    f"O(h) drift coefficient ĉ = {got:.6f} (by h: {np.array2string(np.asarray(obs['c_by_h'])[-3:], precision=5)})",
+                    f"O(h) drift coefficient ĉ = {got:.6f} "
+                    f"(by h: {np.array2string(np.asarray(obs['c_by_h'])[-3:], precision=5)})",
                     used=err / C_TOL)
 
 
@@ -198,8 +199,8 @@ claim = Claim(
                         "checked on the averaged epoch map (mean over the m! orderings of each epoch), equal to the "
                         "expectation over reshuffles up to O(h³) over fixed T.  h = 2⁻³…2⁻⁸ in quick (2⁻¹⁰ with "
                         "ctx.large); the flows at κ = c·h are interpolated in κ from 7 integrated nodes.  'error/h² "
-                        "non-increasing' replaced by 'within a factor 1.5'; a coefficient check ĉ added; the plain-flow "
-                        "slope band is one-sided (≥ 0.8).")),
+                        "non-increasing' replaced by 'within a factor 1.5'; a coefficient check ĉ added; the "
+                        "plain-flow slope band is one-sided (≥ 0.8).")),
     assumptions=AssumptionSpace([
         Choice("loss", ["mlp", "poly2d", "quadratic", "logistic"], description="loss family (each a mean of m "
                "minibatch losses)"),

@@ -224,3 +224,16 @@ def test_out_that_cannot_be_written_is_refused_before_any_claim_runs(tmp_path, f
         assert main(["run", str(fixture_claims / "good"), "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert "--out" in err and "Traceback" not in err
+
+
+def test_inline_puts_back_replaced_framework_functions(fixture_claims):
+    """leaks_state replaces theorycheck.checks.close at import; after an inline
+    run the framework (and every later test in this process) has the original."""
+    from theorycheck import checks
+    from theorycheck.api import run
+    from theorycheck.runner import RunOptions
+    original = checks.close
+    run([fixture_claims / "faults" / "leaks_state.py"], RunOptions(sweep=8, search=0, failures_path=None),
+        executor="inline")
+    assert checks.close is original
+    assert checks.close("c", "v", "v")({"v": float("nan")}, {"v": 1.0}, {}, None).passed is None

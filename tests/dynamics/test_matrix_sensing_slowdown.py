@@ -55,7 +55,8 @@ def test_truth_passes_mutants_and_break_fail():
         refuted = [m.name for m in CLAIM.mutants
                    if any(c(m.derive(dict(p), dict(pred)), obs, p, ctx).passed is False for c in CLAIM.checks)]
         if p["k_excess"]:
-            assert {"near-miss: slope 2.2η/√(k−r)", "exponential convergence for k > r", "slope 2η/(k−r)"} <= set(refuted)
+            want = {"near-miss: slope 2.2η/√(k−r)", "exponential convergence for k > r", "slope 2η/(k−r)"}
+            assert want <= set(refuted)
         else:
             assert refuted == ["rate 1 − 2ηλ_r for k = r"]
     broken = CLAIM.breaks[0].apply(dict(OVER))
