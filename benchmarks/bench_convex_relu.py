@@ -106,7 +106,8 @@ def main(argv=None):
 
     if args.growth_ns:
         print(f"\nexact enumeration, d = {args.d}: growth with n (best of {args.repeats})")
-        print(f"{'n':>4} {'patterns':>8} {'cover':>8} {'vertex ms':>10} {'exponent':>8} {'LP ms':>10} {'LP / vertex':>11}")
+        print(f"{'n':>4} {'patterns':>8} {'cover':>8} {'vertex ms':>10} {'exponent':>8} {'LP ms':>10} "
+              f"{'LP / vertex':>11}")
         prev = None
         for n in args.growth_ns:
             X, _ = regression_data(n, args.d, 1000 + n)

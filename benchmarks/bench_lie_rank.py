@@ -47,7 +47,8 @@ def main():
     ap.add_argument("--limit", type=float, default=60.0)
     args = ap.parse_args()
     print(f"torch threads: {torch.get_num_threads()}, limit {args.limit:g} s")
-    print(f"{'(d,r,k)':>12} {'D':>5} {'known':>6} {'exact s':>9} {'exact':>6} {'numeric s':>10} {'numeric':>8} {'gap':>9}")
+    print(f"{'(d,r,k)':>12} {'D':>5} {'known':>6} {'exact s':>9} {'exact':>6} {'numeric s':>10} {'numeric':>8} "
+          f"{'gap':>9}")
     best = {"exact": None, "numeric": None}
     alive = {"exact": True, "numeric": True}
     for d, r, k in SIZES:
@@ -82,7 +83,8 @@ def main():
         if not any(alive.values()):
             break
     for route, b in best.items():
-        print(f"largest size within {args.limit:g} s, {route}: (d,r,k) = {b[:3] if b else None}, D = {b[3] if b else 0}")
+        print(f"largest size within {args.limit:g} s, {route}: (d,r,k) = {b[:3] if b else None}, "
+              f"D = {b[3] if b else 0}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import re
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -596,5 +596,5 @@ class Batch:
         return {"draws": [compact(o) for o in self.outcomes], "resolution": to_jsonable(self.resolution)}
 
 
-__all__ = ["Evaluator", "Draw", "Batch", "ClaimCodeError", "guarded", "describe_exception", "compact", "reason_category",
-           "DELTAS", "RESIM_DELTAS", "value_kind", "perturb", "frozen", "Tracked"]
+__all__ = ["Evaluator", "Draw", "Batch", "ClaimCodeError", "guarded", "describe_exception", "compact",
+           "reason_category", "DELTAS", "RESIM_DELTAS", "value_kind", "perturb", "frozen", "Tracked"]

@@ -148,7 +148,6 @@ def _via_cvxpy(Z, p, fallback):
     w = np.asarray(v.value, dtype=float)
     marg = Z @ w / (Z @ w).min()
     S = marg <= 1 + 1e-6
-    q = p / (p - 1)
     theta = np.sign(w) * np.abs(w) ** (p - 1)          # ∇ψ(w) = Z_Sᵀα on the support set
     a_S = np.abs(np.linalg.lstsq(Z[S].T, theta, rcond=None)[0])
     got = _active_set(Z, p, S.copy(), a_S)
@@ -200,8 +199,9 @@ def mirror_descent(Z, mask, p, modes, steps: int, checkpoints, eta: float = 1.0)
     (= the square loss on ±1 labels; the break).  Torch tensors (batched sweeps) or numpy
     arrays (single draws: the same arithmetic, far cheaper per step at batch size 1).
     Returns, at the checkpoints: the iterate w_t, the best iterate so far by ℓp-normalised
-    margin min_i z_i·w/‖w‖_p (among every 4th iterate and the checkpoints), and that margin: (C, B, d), (C, B, d), (C, B).  (MD's
-    normalised margin oscillates from step to step; its running maximum has the same limit.)"""
+    margin min_i z_i·w/‖w‖_p (among every 4th iterate and the checkpoints), and that margin:
+    (C, B, d), (C, B, d), (C, B).  (MD's normalised margin oscillates from step to step; its
+    running maximum has the same limit.)"""
     xp = np if isinstance(Z, np.ndarray) else torch
     B, N, d = Z.shape
     pp = p[:, None]

@@ -86,8 +86,8 @@ def simulate_batch(params_list, ctx):
     else:
         W, Wb, G = (x.cpu().numpy() for x in mirror_descent(Z, mask, P, modes, T, cps))
     out = [dict() for _ in params_list]
-    for r, (i, mode) in enumerate(rows):
-        z, p = Zs[i], float(params_list[i]["p"])
+    for r, (i, _mode) in enumerate(rows):
+        z = Zs[i]
         ws = W[:, r, : z.shape[1]]
         out[i].update({
             "steps": np.array(cps), "w_last": ws[-1],

@@ -306,7 +306,7 @@ def exact_structure(n, d, layers, ffn, qk, data_seed):
     breakpoints, degrees = list(bps1), []
     for lo, hi in pieces1:
         P = _pattern(S1, lo, hi)
-        A = np.einsum("ij,ijkc->ikc", P.astype(dtype), C1) if dtype != object else \
+        A = np.einsum("ij,ijkc->ikc", P.astype(dtype), C1) if dtype is not object else \
             np.array([[sum((C1[i, j, k] for j in range(n) if P[i, j]), np.zeros(4, dtype=object))
                        for k in range(d)] for i in range(n)], dtype=object)
         sub = [(lo, hi, A)]

@@ -220,7 +220,8 @@ claim = Claim(
                "H_ψ = JᵀH_θJ, so the eigenvalues of G_ψ⁻¹H_ψ equal those of G_θ⁻¹H_θ; the spectrum of the "
                "Hessian alone is not invariant, and away from critical points H_ψ gains Σ_k ∂_kL·∇²φ_k and "
                "the invariance fails."),
-    math=sp.Eq(sp.Symbol(r"\operatorname{spec}(G_\psi^{-1}H_\psi)"), sp.Symbol(r"\operatorname{spec}(G_\theta^{-1}H_\theta)")),
+    math=sp.Eq(sp.Symbol(r"\operatorname{spec}(G_\psi^{-1}H_\psi)"),
+               sp.Symbol(r"\operatorname{spec}(G_\theta^{-1}H_\theta)")),
     source=Source("The Geometry of Neural Nets' Parameter Spaces Under Reparametrization",
                   "Agustinus Kristiadi, Felix Dangel, Philipp Hennig", 2023, "seed 002",
                   note=("Talk abstract at seed 002 line 72.  Departures from CLAIMS-2: critical points are planted "

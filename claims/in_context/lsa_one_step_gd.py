@@ -71,7 +71,8 @@ def simulate(params, ctx):
 def simulate_batch(params_list, ctx):
     """Tasks sampled per draw; training batched over the draws of each
     dimension (ALS, 6 starts each)."""
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: the global-optimality certificate compares risks to 1e-9
+    # float64 whatever the run's dtype: the global-optimality certificate compares risks to 1e-9
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)
     N = _pairs(ctx)
     gens = ctx.generators()
     out = [None] * len(params_list)

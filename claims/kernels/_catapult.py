@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
 import sympy as sp
 import torch
 
@@ -176,7 +175,7 @@ def _run_bucket(ds, m, loss, ctx, steps):
         peak_b[active] = peak_a
 
     out = []
-    for j, d in enumerate(ds):
+    for j, _d in enumerate(ds):
         out.append({"m": m, "a0": float(eta[j] * lam0[j] * curv[j]), "b0": float(b0[j]),
                     "eta": float(eta[j]), "status": status[j], "rose": bool(rose[j]),
                     "peak_b": float(peak_b[j]), "a_inf": a_inf[j], "a_inf_low": a_low[j],

@@ -22,11 +22,11 @@ Checks (statistical): at every k of the draw's time course,
 correction and SE the larger of the spread of the 16 per-matrix means and the pooled
 within-matrix spread over all 256 runs (the (w*, ε) noise is χ²-like and skewed: with the
 per-matrix spread alone, 15 degrees of freedom, a sweep draw reached z = 5.6; with the larger
-of the two, 400 replicate sweeps of four configurations stayed within |z| ≤ 4.6).  The remainder beyond the correction
-was calibrated on other draws (300 matrices per shape, 1400 comparisons, n = 100): it stayed
-below 0.2·(|c_n|/n + 0.5·(E + r²)/n + 3 SE_MC), so the allowance has a margin ≥ 2.5.  At k = ∞ (only |γ − 1| ≥ 0.5, where the inverse
-moments are tame) the exact finite-n expectation (inverse-Wishart means) replaces the
-correction: allowance 1.5·|E_n − E_∞| + 5·SE.
+of the two, 400 replicate sweeps of four configurations stayed within |z| ≤ 4.6).  The remainder
+beyond the correction was calibrated on other draws (300 matrices per shape, 1400 comparisons,
+n = 100): it stayed below 0.2·(|c_n|/n + 0.5·(E + r²)/n + 3 SE_MC), so the allowance has a
+margin ≥ 2.5.  At k = ∞ (only |γ − 1| ≥ 0.5, where the inverse moments are tame) the exact
+finite-n expectation (inverse-Wishart means) replaces the correction: allowance 1.5·|E_n − E_∞| + 5·SE.
 
 Narrowed: the entry's fixed allowance 0.02·E at n = 400 ("must shrink when n doubles") is the
 derived c_n/n, which does shrink like 1/n; near γ = 1 at large ηk the finite-n bias reaches
@@ -38,7 +38,6 @@ import math
 
 import numpy as np
 import sympy as sp
-import torch
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Series, Source)
 from theorycheck.checks import Check

@@ -109,8 +109,6 @@ def learn(params_list, gens, S: int, per_bin: int, dtype=torch.float64, device="
     x0 = torch.zeros(B, J, per_bin, d, dtype=dtype, device=device)
     x1 = torch.zeros_like(x0)
     zz = torch.zeros_like(x0)
-    mus = torch.zeros(B, 1, 1, d, dtype=dtype, device=device)
-    roots = torch.zeros(B, d, d, dtype=dtype, device=device)
     sched = torch.zeros(B, 6, J, dtype=dtype, device=device)
     for b, (p, g) in enumerate(zip(params_list, gens)):
         mu, _, root, Q, lam = target(p)

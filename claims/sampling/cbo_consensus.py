@@ -60,7 +60,8 @@ def simulate(params, ctx):
 
 def simulate_batch(params_list, ctx):
     """Draws grouped by objective and dimension, one tensor program per group."""
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: log-sum-exp weights and Wald statistics on small displacements
+    # float64 whatever the run's dtype: log-sum-exp weights and Wald statistics on small displacements
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)
     N = _particles(ctx)
     gens = ctx.generators()
     out = [None] * len(params_list)
@@ -212,7 +213,8 @@ claim = Claim(
                 "symbolic": "an exact symbolic proof on the derive side; nothing to compare it with"},
     plots=[
         Plot("consensus displacement vs the implicit gradient step", [
-            Series("‖v − m‖ (Monte Carlo)", lambda pred, obs, p: float(np.linalg.norm(pred["tau"] * np.asarray(obs["Ew_grad"]))),
+            Series("‖v − m‖ (Monte Carlo)",
+                   lambda pred, obs, p: float(np.linalg.norm(pred["tau"] * np.asarray(obs["Ew_grad"]))),
                    lambda pred, obs, p: float(np.linalg.norm(obs["v_minus_m"])), style="points"),
             Series("identity", lambda pred, obs, p: float(np.linalg.norm(pred["tau"] * np.asarray(obs["Ew_grad"]))),
                    lambda pred, obs, p: float(np.linalg.norm(pred["tau"] * np.asarray(obs["Ew_grad"]))),

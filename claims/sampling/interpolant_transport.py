@@ -45,8 +45,8 @@ from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Muta
                          at_most, holds)
 
 from ._random import randn
-from ._interpolant import (exact_velocity, flow_map, learn, mardia_kurtosis, moment_covariance, moments,
-                           stage_times, symbolic_checks, target)
+from ._interpolant import (exact_velocity, flow_map, learn, mardia_kurtosis, moment_covariance, stage_times,
+                           symbolic_checks, target)
 
 P_VALUE = 1e-6
 Z_MAX = 5.0
@@ -71,7 +71,8 @@ def simulate(params, ctx):
 
 
 def simulate_batch(params_list, ctx):
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: least squares and the delta method at 1e-6 significance
+    # float64 whatever the run's dtype: least squares and the delta method at 1e-6 significance
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)
     S, per_bin = _grid(ctx.large)
     gens = ctx.generators()
     out = [None] * len(params_list)
@@ -171,7 +172,8 @@ claim = Claim(
                "Ẋ = b(t, X) maps ρ₀ exactly onto ρ₁ (so a velocity learned from samples transports ρ₀ onto ρ₁ up to "
                "its sampling error)."),
     math=sp.Eq(sp.Symbol("b(t,x)"),
-               sp.Symbol("betadot") * sp.Symbol("mu") + sp.Symbol("C_t") * (sp.Symbol("x") - sp.Symbol("beta") * sp.Symbol("mu"))),
+               sp.Symbol("betadot") * sp.Symbol("mu")
+               + sp.Symbol("C_t") * (sp.Symbol("x") - sp.Symbol("beta") * sp.Symbol("mu"))),
     source=Source("Stochastic Interpolants: A Unifying Framework for Flows and Diffusions",
                   "Michael S. Albergo, Nicholas M. Boffi, Eric Vanden-Eijnden", 2023, "seed 000",
                   note=("Gaussian end points (closed-form velocity); the ODE (probability-flow) generative model "

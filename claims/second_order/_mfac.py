@@ -8,8 +8,8 @@ where each v_k is itself computed by the same recursion over the earlier v_j.
 Precomputation (all v_k and denominators): O(d m²); one product: two (m × d)
 matrix–vector products, O(d m).  Two implementations: the paper's m × m
 coefficient table from the Gram matrix (numpy, :func:`ihvp`, the derive side)
-and the v_k built in R^d (torch, batched, :func:`mfac_vectors`, the simulation).  Everything is batched over draws: gradients
-are zero-padded to (B, M, D); a zero gradient adds nothing to F and
+and the v_k built in R^d (torch, batched, :func:`mfac_vectors`, the simulation).  Everything is
+batched over draws: gradients are zero-padded to (B, M, D); a zero gradient adds nothing to F and
 contributes v = 0, so padding changes no draw's result (the true m of each
 draw enters the denominators and the 1/m weight).
 """

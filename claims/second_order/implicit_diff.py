@@ -159,7 +159,8 @@ def simulate(params, ctx):
 
 
 def simulate_batch(params_list, ctx):
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: finite differences at 1e-7 need solutions to ~1e-13
+    # float64 whatever the run's dtype: finite differences at 1e-7 need solutions to ~1e-13
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)
     lams = [lam_of(p, *data(p)) for p in params_list]
     out, h = _run(params_list, ctx, lams)
     obs = _observations(params_list, lams, out, h)

@@ -58,7 +58,8 @@ def simulate_batch(params_list, ctx):
     """Dense solves and the recursion for all draws, bucketed by d and
     zero-padded inside a bucket (padding adds λ on the diagonal and zero
     gradients, which changes no draw's solution)."""
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: the checks compare the recursion with a dense solve at 1e-8
+    # float64 whatever the run's dtype: the checks compare the recursion with a dense solve at 1e-8
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)
     out = [None] * len(params_list)
     problems = [problem(p) for p in params_list]
     for idx in buckets([p["d"] for p in params_list]):

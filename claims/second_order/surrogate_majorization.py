@@ -51,7 +51,8 @@ def simulate(params, ctx):
 
 
 def simulate_batch(params_list, ctx):
-    ctx = dataclasses.replace(ctx, dtype=torch.float64)  # float64 whatever the run's dtype: gaps of 1e-10 and MM descent at 1e-9 are round-off statements
+    # float64 whatever the run's dtype: gaps of 1e-10 and MM descent at 1e-9 are round-off statements
+    ctx = dataclasses.replace(ctx, dtype=torch.float64)
     steps, restarts = _steps(ctx)
     Ks = [p["K"] for p in params_list]
     gens = ctx.generators()
@@ -61,7 +62,7 @@ def simulate_batch(params_list, ctx):
     T = 60 if ctx.large else 20
     f, sur, pg = mm_train(params_list, T, ctx.dtype, ctx.device)
     out = []
-    for b, p in enumerate(params_list):
+    for b, _p in enumerate(params_list):
         fb, sb, pb = f[b].cpu().numpy(), sur[b].cpu().numpy(), pg[b].cpu().numpy()
         scale = 1.0 + abs(fb[0])
         out.append({

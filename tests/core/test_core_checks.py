@@ -52,7 +52,8 @@ def test_conserved_compares_slope_with_order():
     # faster than the order: fails the two-sided check, passes the one-sided one
     assert run(c, {"order": 1}, {"h": h, "drift": 3 * h**2}).passed is False
     assert run(C.conserved_at_least("q", "h", "drift", "order"), {"order": 1}, {"h": h, "drift": 3 * h**2}).passed
-    assert run(C.conserved_at_least("q", "h", "drift", "order"), {"order": 1}, {"h": h, "drift": np.full(4, .7)}).passed is False
+    assert run(C.conserved_at_least("q", "h", "drift", "order"), {"order": 1},
+               {"h": h, "drift": np.full(4, .7)}).passed is False
     # too few drifts above the floor: round-off if tiny, else undecidable
     assert run(c, {"order": 1}, {"h": h, "drift": np.array([1e-11, 0, 0, 0])}).passed is True
     assert run(c, {"order": 1}, {"h": h, "drift": np.array([1e-3, 0, 0, 0])}).passed is None

@@ -109,7 +109,8 @@ claim = Claim(id="published.stated", title="t", statement="value = x (as publish
     assert main(["run", "pub", "--out", "o", "--sweep", "16", "--search", "2"]) == 0
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     (c,) = data["claims"]
-    assert c["verdict"] == "refuted" and c["expected"] == "refuted" and c["as_expected"] and c["rescue"] == "fixed.value"
+    assert (c["verdict"] == "refuted" and c["expected"] == "refuted" and c["as_expected"]
+            and c["rescue"] == "fixed.value")
     (tmp_path / "pub" / "stated.py").write_text((tmp_path / "pub" / "stated.py").read_text()
                                                 .replace('params["x"] ** 2', 'params["x"]'))
     assert main(["run", "pub", "--out", "o2", "--sweep", "16", "--search", "2"]) == 1  # confirmed: a failure

@@ -123,7 +123,8 @@ def space():
         Float("C", 2.5, 10.0, description="the large gradient of Reddi et al.'s instance (C > 2)"),
         Float("beta2", 1e-3, 0.999, log=True, description="second-moment decay β₂"),
         Float("beta1", 0.0, 0.9, description="first-moment decay β₁ (β₁² < √β₂)"),
-        Float("lam", 0.5, 0.99, description="β₁,t = β₁ λ^{t−1} (λ ≤ 0.99: λ^{T/4} ≤ e^{−30}, the schedule has decayed before the exponent windows)"),
+        Float("lam", 0.5, 0.99, description="β₁,t = β₁ λ^{t−1} (λ ≤ 0.99: λ^{T/4} ≤ e^{−30}, the schedule has "
+                                             "decayed before the exponent windows)"),
         Float("alpha", 0.25, 1.0, log=True, description="α_t = α/√t"),
         Float("x1", -1.0, 1.0, description="the first decision x₁ ∈ F"),
     ], constraints=["beta1 ** 2 < sqrt(beta2)"])

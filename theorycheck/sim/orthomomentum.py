@@ -12,8 +12,8 @@ minibatch gradient, M ← μM + G, A ← β_F A + (1 − β_F) GGᵀ/2, B ← β
 polar(P) = UVᵀ for P = UΣVᵀ.  With A = B = I this is Muon's orthogonalised momentum.  Every
 2×2 operation is in closed form (polar factor (P + sgn(det P)·cof P)/√(‖P‖² + 2|det P|), inverse
 square root (adj S + √det S·I)/(√det S·√(tr S + 2√det S))), so a run is a scalar loop of a few
-hundred float operations per step (plain Python: faster than array code at this size).  ``optimizer="sgdm"`` runs momentum SGD instead
-(W ← W − ηM), the comparison the narrowed claim draws on.
+hundred float operations per step (plain Python: faster than array code at this size).
+``optimizer="sgdm"`` runs momentum SGD instead (W ← W − ηM), the comparison the narrowed claim draws on.
 
 The squared norm of the full-batch gradient is recorded every ``every`` steps.
 """
