@@ -5,11 +5,11 @@ import signal
 # Ctrl-C belongs to the parent, which stops the workers; the server must not
 # print a traceback when it arrives while these imports are still running.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-import hypothesis  # noqa: F401
-import numpy  # noqa: F401
-import scipy.stats.qmc  # noqa: F401
-import sympy  # noqa: F401
-import torch  # noqa: F401
+import hypothesis  # noqa: E402, F401
+import numpy  # noqa: E402, F401
+import scipy.stats.qmc  # noqa: E402, F401
+import sympy  # noqa: E402, F401
+import torch  # noqa: E402, F401
 
 try:
     import cvxpy  # noqa: F401

@@ -19,7 +19,7 @@ import functools
 
 import sympy as sp
 
-from theorycheck import Break, Claim, Mutant, Plot, Series, Source, close, holds
+from theorycheck import Break, Claim, Mutant, Plot, Series, Source, close
 
 from theorycheck.sim.adaptive_regret import EXPONENT_TOL, REGIMES, exact, simulate_many, simulate_one, space
 

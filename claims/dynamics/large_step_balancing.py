@@ -18,7 +18,6 @@ Narrowed / made precise: the entry's 2·10⁴ starts × 2·10⁴ steps per η ar
 3000 steps in quick (4096 × 20000 with ctx.large); runs still moving at the end are not
 counted (they are neither converged nor a counterexample).  The non-vacuity check is stated
 per draw with the explicit applicability condition above."""
-import numpy as np
 import sympy as sp
 import torch
 

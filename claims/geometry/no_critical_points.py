@@ -25,7 +25,7 @@ import torch
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Mutant, Plot, Seed, Series, Source,
                          at_least, holds)
 
-from ._morse import (BOX, gradient_np, max_widening, net_widths, network, search_min_gradient, widening,
+from ._morse import (BOX, gradient_np, max_widening, network, search_min_gradient, widening,
                      widths)
 
 STARTS = 32

@@ -22,7 +22,6 @@ against the change over the same distance beside it.
 Draws of one architecture share one tensor program for the grid forward passes."""
 import numpy as np
 import sympy as sp
-import torch
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Int, Mutant, Plot, Seed, Series, Source, at_most,
                          holds)

@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import nnls
 
-from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Inconclusive, Int, Mutant, Plot, Seed,
+from theorycheck import (AssumptionSpace, Break, Claim, Float, Inconclusive, Int, Mutant, Plot, Seed,
                          Series, Source, at_most, holds)
 
 STEPS = 4000

@@ -15,7 +15,6 @@ task distribution, made exact in the sample.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import sympy as sp

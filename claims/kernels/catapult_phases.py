@@ -37,7 +37,6 @@ import math
 
 import numpy as np
 import sympy as sp
-import torch
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Mutant, Plot, Series, Source, at_most,
                          holds)

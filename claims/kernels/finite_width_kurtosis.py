@@ -32,12 +32,10 @@ replaced by a per-draw budget (5·10⁵ Gaussian numbers per draw in quick, N be
 would give ~2.5 false refutations per run, and percentile intervals under-cover in these
 heavy tails.  Deep, wide draws get few networks and wide intervals; the power comes from
 shallow and narrow draws, where the finite-width correction κ/n is largest."""
-import math
 from fractions import Fraction
 
 import numpy as np
 import sympy as sp
-import torch
 
 from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Series, Source)
 

@@ -13,12 +13,11 @@ Simulation: LR+GD at γ ∈ {1, 2, 10, 10², …, 10⁶} for the draw's instance
 in one array program, ``lr_gd_counts``), K(γ) counted.
 Check: K(γ) non-increasing along the grid (a run that never separates within 3000 steps
 counts as slower than any run that does)."""
-import math
 
 import numpy as np
 import sympy as sp
 
-from theorycheck import (AssumptionSpace, Break, Choice, Claim, Float, Int, Mutant, Plot, Seed, Series, Source,
+from theorycheck import (AssumptionSpace, Break, Claim, Float, Int, Mutant, Plot, Seed, Series, Source,
                          holds)
 from theorycheck.sim.large_step import instance, lr_gd_counts, perceptron
 

@@ -2,7 +2,6 @@
 hand-written ascent direction against autograd, its certificate, MM with
 padding, and batched vs per-draw simulations."""
 import importlib
-import math
 from pathlib import Path
 
 import numpy as np
