@@ -519,6 +519,9 @@ def _show_result(r: dict, out: Console) -> None:
                                     for src, v in by_source.items()))
     for reason, n in (r.get("inconclusive_reasons") or {}).items():
         say(f"  inconclusive ({n}): {reason}")
+    for w in r.get("warnings") or []:
+        if isinstance(w, dict):
+            say(f"  warning (×{w.get('count')}): {w.get('warning')}")
     ce = r.get("counterexample")
     if ce:
         say(f"  counterexample {json.dumps(ce['params'], ensure_ascii=False)} (seed {ce['seed']}, "

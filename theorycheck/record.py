@@ -214,6 +214,7 @@ def claim_record(meta: dict, data: dict, *, verdict: str, reason: str, counts: C
         "draws_by_source": {src: {"passed": c[PASS], "failed": c[FAIL], "inconclusive": c[INCONCLUSIVE],
                                   "error": c[ERROR]} for src, c in sorted(by_source.items())},
         "inconclusive_reasons": dict(reasons.most_common()),
+        "warnings": data.get("warnings", []),
         "counterexample": counterexample,
         "failure_region": failure_region(draws, meta["assumptions"]) if verdict == "refuted" else None,
         "checks": check_summaries(meta, draws),
@@ -237,6 +238,7 @@ def error_record(claim_id: str, title: str, module: str, message: str, duration:
             "verdict": verdict, "reason": message, "as_expected": verdict == expected,
             "examples": 0, "decided": 0, "inconclusive_examples": 0, "budget_spent": verdict == INCONCLUSIVE,
             "draws_planned": 0, "draws_note": "", "draws_by_source": {}, "inconclusive_reasons": {},
-            "counterexample": None, "failure_region": None, "checks": [], "mutants": [], "breaks": [], "resolution": {},
+            "warnings": [], "counterexample": None, "failure_region": None, "checks": [], "mutants": [], "breaks": [],
+            "resolution": {},
             "resolution_promised": None, "regimes": {}, "prediction": None, "plots": [], "draws": [],
             "error_trace": trace, "duration_s": round(duration, 3)}

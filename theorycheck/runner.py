@@ -21,7 +21,9 @@ resolution (phases/resolution.py), regime coverage, the verdict
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -92,7 +94,29 @@ def _first_failure(draws: list[dict]) -> dict | None:
 
 def run_claim(claim: Claim, options: RunOptions, say=None, chunk_runner=None, replay_params=(),
               interrupts_are_users: bool = False) -> dict:
-    """Everything the worker learns about one claim, as plain data."""
+    """Everything the worker learns about one claim, as plain data.  Warnings
+    the claim's code raises (overflow in a diverging run, a solver's accuracy
+    note) are counted into the record (the 10 most frequent) instead of
+    flooding the terminal."""
+    counts: Counter = Counter()
+
+    def count(message, category, filename, lineno, file=None, line=None):
+        try:
+            filename = os.path.relpath(filename)
+        except ValueError:
+            pass
+        counts[f"{filename}:{lineno}: {category.__name__}: {message}"] += 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # every occurrence is counted, none is printed
+        warnings.showwarning = count
+        data = _run_claim(claim, options, say, chunk_runner, replay_params, interrupts_are_users)
+    data["warnings"] = [{"warning": text, "count": n} for text, n in counts.most_common(10)]
+    return data
+
+
+def _run_claim(claim: Claim, options: RunOptions, say, chunk_runner, replay_params,
+               interrupts_are_users: bool) -> dict:
     say = say or (lambda text: None)
     profile = options.profile_obj()
     started = time.monotonic()

@@ -237,3 +237,32 @@ def test_inline_puts_back_replaced_framework_functions(fixture_claims):
         executor="inline")
     assert checks.close is original
     assert checks.close("c", "v", "v")({"v": float("nan")}, {"v": 1.0}, {}, None).passed is None
+
+
+WARNS = """
+import warnings
+import numpy as np
+from theorycheck import AssumptionSpace, Claim, Float, Source, close
+
+def simulate(params, ctx):
+    np.float64(1e308) * 10  # overflow: a RuntimeWarning on every draw
+    warnings.warn("solver note")
+    return {"v": params["x"]}
+
+claim = Claim(id="aaa.warns", title="warns", statement="v = x", source=Source("p", "a", 2026, "seed 000"),
+              assumptions=AssumptionSpace([Float("x", 0.0, 1.0)]), derive=lambda p: {"v": p["x"]},
+              simulate=simulate, checks=[close("v", "v", "v")])
+"""
+
+
+def test_claim_warnings_are_counted_into_the_record_not_printed(tmp_path, capfd):
+    from theorycheck.api import run
+    from theorycheck.runner import RunOptions
+    (tmp_path / "warns.py").write_text(WARNS)
+    records, _ = run([tmp_path / "warns.py"], RunOptions(sweep=8, search=0, failures_path=None))
+    (r,) = records
+    assert r["verdict"] == "confirmed"
+    texts = {w["warning"].split(": ", 1)[1]: w["count"] for w in r["warnings"]}
+    assert texts["RuntimeWarning: overflow encountered in scalar multiply"] >= 1
+    assert texts["UserWarning: solver note"] >= 1
+    assert "overflow" not in capfd.readouterr().err

@@ -189,6 +189,8 @@ def claim_view(c: dict) -> dict:
         "region": region_view(c), "resolution": resolution_rows(c), "regimes": regime_rows(c),
         "sources": source_rows(c),
         "reasons": [(k, n) for k, n in _dict(c.get("inconclusive_reasons")).items()],
+        "warnings": [(_text(w.get("warning")), w.get("count")) for w in _list(c.get("warnings"))
+                     if isinstance(w, dict)],
         "published": c.get("expected") == "refuted",
         "change": "", "changes": [],
     }
