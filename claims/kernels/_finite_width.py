@@ -129,7 +129,7 @@ def ratio_estimates(M2: torch.Tensor, M4: torch.Tensor):
 
 
 def two_sided_test(name: str, theory: str, estimate: str, sample_se: str, null_sd: str, tail: str = "tail",
-                   n_key: str = "N", z: float = 4.5, min_tail_multiple: float = 10.0) -> Check:
+                   n_key: str = "N", z=4.5, min_tail_multiple: float = 10.0) -> Check:
     """A z-test for heavy-tailed moment estimates, whose sampling law is skewed to the right
     (a sample that missed the rare large networks sits below the mean with a too small
     sample standard error; one that caught a few sits above it).
@@ -142,9 +142,13 @@ def two_sided_test(name: str, theory: str, estimate: str, sample_se: str, null_s
     Calibrated on the exact law of Q (a product of independent ratios; 10⁴–3·10⁴ replicate
     samples per configuration, not the draws judged here): with these rules both sides stay
     below 3.3 standard errors.  z = 4.5 is the Bonferroni level for ≤ 11 depths × 2 sides ×
-    256 draws × 2 checks at ~2 % family-wise under Gaussian tails."""
+    256 draws × 2 checks at ~2 % family-wise under Gaussian tails; ``z`` may be a function of
+    the context (``theorycheck.stats.family_z``: the run's own draws)."""
+    z_of = z if callable(z) else (lambda ctx: z)
+    z_text = "z (Bonferroni over the run's draws)" if callable(z) else f"{z:g}"
 
     def fn(pred, obs, params, ctx):
+        z = float(z_of(ctx))
         t = as_array(pred[theory]).ravel()
         est = as_array(obs[estimate]).ravel()
         se_s = as_array(obs[sample_se]).ravel()
@@ -165,7 +169,7 @@ def two_sided_test(name: str, theory: str, estimate: str, sample_se: str, null_s
                         f"largest |z| = {zj[worst]:.2f} at depth {worst + 2} (allowed {z:g}); "
                         f"{skipped} upper-side comparison(s) not decidable (N < 10·E Q⁴/(E Q²)²)", used=used)
 
-    return Check(name, fn, f"{estimate} within {z:g} standard errors of {theory} at every depth "
+    return Check(name, fn, f"{estimate} within {z_text} standard errors of {theory} at every depth "
                            "(below: the theory's SE; above: the larger of sample and theory SE, where N ≥ "
                            "10·E Q⁴/(E Q²)²)")
 

@@ -44,6 +44,9 @@ STEPS = 400
 LR0, LR_END = 0.5, 1e-4
 LABELS = float(2**20)   # labels per minibatch
 TAIL = 64               # iterates whose spread is the noise level
+# "3 noise levels" is an optimisation tolerance, not a per-draw statistical test: the noise level is the spread of
+# the iterates (≈ 8× the standard error of their mean) and of the restarts, so it has no false-alarm rate that
+# would grow with the run's draws, and it stays fixed in every profile (unlike the Bonferroni z of stats.family_z).
 ATOL = 2 * LR_END       # the resolution of the final steps
 
 

@@ -16,16 +16,20 @@ momentum M, EMA Kronecker factors A, B of the empirical Fisher, the trust-region
 Exact side: the statement's exponent −1 (E ∝ T^{−1}).
 Simulation: 4 chains per draw, 800 steps, ‖∇f‖² of the full-batch gradient every 5 steps; E over
 [T/4, T/2] and [T/2, T]; all draws in one array program.
-Check: the measured exponent log₂(E[400, 800]/E[200, 400]) must be ≤ −1 + 0.5 + 3.5 SE (any
-decay at least like T^{−1/2} passes; a floor gives ≈ 0)."""
+Check: the measured exponent log₂(E[400, 800]/E[200, 400]) must be ≤ −1 + 0.5 + z SE (any
+decay at least like T^{−1/2} passes; a floor gives ≈ 0), z the Bonferroni level of the run's
+draws (family-wise 1 %: a refutation is never noise), at least 3.5: ≈ 3.9 in quick, 4.3 in
+full, 4.7 in gpu."""
 import numpy as np
 import sympy as sp
 
-from theorycheck import Break, Claim, Mutant, Plot, Series, Source, at_most
+from theorycheck import Break, Claim, Mutant, Plot, Series, Source
 from theorycheck.sim.orthomomentum import REGIMES, STEPS, EVERY, configs_run, floor_stats, space
+from theorycheck.stats import at_most_in_run, family_z
 
 CHAINS = 4
 ALLOWANCE = 0.5
+Z = family_z(per_draw=1, at_least=3.5)   # Bonferroni over the run's draws; 3.5 the former level
 
 
 def derive(params):
@@ -48,7 +52,7 @@ def simulate(params, ctx):
     return simulate_batch([params], ctx)[0]
 
 
-CHECK = "E‖∇f‖² decays at least like T^{−1/2} (exponent ≤ −1 + 0.5 + 3.5 SE): the O(1/T) rate"
+CHECK = "E‖∇f‖² decays at least like T^{−1/2} (exponent ≤ −1 + 0.5 + z SE, Bonferroni z ≥ 3.5): the O(1/T) rate"
 
 claim = Claim(
     id="published.fismo_rate",
@@ -70,8 +74,8 @@ claim = Claim(
     derive=derive,
     simulate=simulate,
     simulate_batch=simulate_batch,
-    checks=[at_most(CHECK, "rate_exponent",
-                    lambda pred, obs, p: pred["rate_exponent"] + ALLOWANCE + 3.5 * obs["rate_se"])],
+    checks=[at_most_in_run(CHECK, "rate_exponent",
+                           lambda pred, obs, p, ctx: pred["rate_exponent"] + ALLOWANCE + Z(ctx) * obs["rate_se"])],
     mutants=[
         Mutant("exponential convergence", lambda p, pred: {**pred, "rate_exponent": -3.0},
                "structural: a linear (geometric) rate"),

@@ -24,12 +24,15 @@ pushes 40 nats below the dominant one and then brings back returns from
 profile (draw p = 2, a = 1.09, b = −0.2, a₂ = 2.1, b₂ = 1.05, q = 0.53).
 
 Checks: (1) the chains' mean rate against Λ (p = 1) / the exact finite-T
-mean (p = 2): a z-test on the chains' standard error, Bonferroni z = 5
-(16384 draws of the gpu profile);
+mean (p = 2): a z-test on the chains' standard error at the Bonferroni z of
+the run's draws × 5 comparisons (this test and the four below, family-wise
+1 %), at least 5 (5 in quick and full, ≈ 5.3 in gpu);
 zero variance (|1 − a| = |1 − b|: every chain identical) is decided
 exactly (the within_se zero-variance rule, with 1e-10 for round-off);
 (2) the fraction of chains below their start at the four horizons against
-the exact binomial law, an exact two-sided binomial test at α = 1e-7 each;
+the exact binomial law, an exact two-sided binomial test at the run's
+Bonferroni level (draws × 5 comparisons, family-wise 1 %), at most 1e-7
+each (1e-7 in every profile up to ~20 000 draws);
 (3) the fate: most chains end below their start iff Λ < 0 (the horizon T
 is long enough by the constraint |Λ_k| ≥ 0.15·|log|1−a_k| − log|1−b_k||,
 and derive verifies that the exact law at T is ≤ 1 % or ≥ 99 %)."""
@@ -43,6 +46,7 @@ from scipy.special import bdtr, bdtrc, gammaln
 from theorycheck import (AssumptionSpace, Break, Check, Choice, Claim, Float, Inconclusive, Int, Mutant, Plot,
                          Seed, Series, Source, holds, within_se)
 from theorycheck.sim.chains import linear_chains, sample_picks
+from theorycheck.stats import family_p, family_z
 from theorycheck.verdict import Evidence
 
 T = 256                      # horizon of every chain
@@ -50,8 +54,11 @@ HORIZONS = (T // 8, T // 4, T // 2, T)
 CHAINS, CHAINS_LARGE = 400, 2000
 SUB_BATCH = 32               # draws per tensor program (the picks are draws × T × chains)
 DELTA = 1e-9                 # "below start": log‖w_t/w_0‖ < −DELTA (exact ties are not convergence)
-Z_RATE = 5.0                 # z of the rate test (Bonferroni over the draws of a run, up to 16384)
-ALPHA_FRACTION = 1e-7        # level of each exact binomial test of a fraction
+Z_RATE = 5.0                 # z of the rate test in quick: a floor
+ALPHA_FRACTION = 1e-7        # level of each exact binomial test of a fraction in quick: a ceiling
+# Bonferroni over the run's draws × 5 comparisons (the rate, 4 horizons' fractions) at a family-wise 1 %
+RATE_Z = family_z(per_draw=5, at_least=Z_RATE)
+FRACTION_LEVEL = family_p(per_draw=5, at_most=ALPHA_FRACTION)
 RATE_ATOL = 1e-10            # round-off of a product of T factors, for the zero-variance case
 lam_sym, h, eta = sp.symbols("Lambda h eta", real=True)
 
@@ -169,11 +176,16 @@ def rate_theory(pred, obs, params):
     return pred["Lambda"] if params["p"] == 1 else pred["rate_T"]
 
 
-def binomial_law(name: str, alpha: float) -> Check:
+def binomial_law(name: str, alpha) -> Check:
     """Counts of chains below their start against the exact probabilities: a
     two-sided exact binomial test at level alpha per horizon (probabilities
-    outside [0, 1] are refuted outright)."""
+    outside [0, 1] are refuted outright).  ``alpha`` may be a function of the
+    context (``theorycheck.stats.family_p``: the run's Bonferroni level)."""
+    alpha_of = alpha if callable(alpha) else (lambda ctx: alpha)
+    level_text = "the run's Bonferroni level" if callable(alpha) else f"level {alpha:g}"
+
     def fn(pred, obs, params, ctx):
+        alpha = float(alpha_of(ctx))
         f = np.asarray(pred["fraction"], dtype=float)
         k = np.asarray(obs["below"], dtype=int)
         n = int(obs["chains"])
@@ -191,7 +203,7 @@ def binomial_law(name: str, alpha: float) -> Check:
                         f"smallest two-sided binomial p-value {pmin:.3g} (level {alpha:g}, {n} chains)",
                         used=used)
 
-    return Check(name, fn, f"chains below start ~ Binomial(chains, exact probability), level {alpha:g}")
+    return Check(name, fn, f"chains below start ~ Binomial(chains, exact probability), {level_text}")
 
 
 def fate(pred, obs, params):
@@ -247,8 +259,8 @@ claim = Claim(
     simulate_batch=simulate_batch,
     checks=[
         within_se("chains' mean log-growth rate = Λ (p = 1) / exact finite-T mean (p = 2)", "rate_mean",
-                  "rate_se", rate_theory, z=Z_RATE, atol=RATE_ATOL),
-        binomial_law("fraction below start = exact binomial law", ALPHA_FRACTION),
+                  "rate_se", rate_theory, z=RATE_Z, atol=RATE_ATOL),
+        binomial_law("fraction below start = exact binomial law", FRACTION_LEVEL),
         holds("fate follows the sign of Λ", fate),
     ],
     mutants=[

@@ -110,17 +110,18 @@ def importance_sample(n_eff: torch.Tensor, gens, N: int, ctx, prior="gaussian"):
     return est, var.sqrt(), ess
 
 
-def within_se_bonferroni(name, estimate, std_error, theory, z_small: float, z_large: float):
-    """``within_se`` whose z is the Bonferroni threshold of the profile's sweep size:
-    ``z_small`` for the quick profile (256 draws), ``z_large`` for full / gpu (up to
-    16384 draws); the context tells which (ctx.large)."""
+def within_se_bonferroni(name, estimate, std_error, theory, z_small: float, z_large: float, per_draw: int = 1):
+    """``within_se`` at the Bonferroni z of the run's own draws (``ctx.draws`` × ``per_draw``
+    comparisons, family-wise 0.01: ``theorycheck.stats.family_z``), never below the z set
+    by hand for the profile: ``z_small`` in quick, ``z_large`` in full / gpu (ctx.large)."""
     from theorycheck import within_se
-    from theorycheck.checks import Check
+    from theorycheck.stats import family_z
 
-    small = within_se(name, estimate, std_error, theory, z=z_small)
-    large = within_se(name, estimate, std_error, theory, z=z_large)
+    small, large = family_z(per_draw, at_least=z_small), family_z(per_draw, at_least=z_large)
 
-    def fn(pred, obs, params, ctx):
-        return (large if getattr(ctx, "large", False) else small).fn(pred, obs, params, ctx)
+    def z(ctx):
+        return (large if getattr(ctx, "large", False) else small)(ctx)
 
-    return Check(name, fn, f"{small.description} (z = {z_small:g}; {z_large:g} for the large profiles)")
+    z.__name__ = (f"z (Bonferroni over the run's draws × {per_draw}, family-wise 0.01; at least {z_small:g} in "
+                  f"quick, {z_large:g} in full / gpu)")
+    return within_se(name, estimate, std_error, theory, z=z)
