@@ -4,8 +4,6 @@ claim is named by its file or its folder, or on the executor (issue 11)."""
 import json
 from pathlib import Path
 
-import pytest
-
 from theorycheck.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +25,6 @@ def _strip(x):
     return x
 
 
-@pytest.mark.slow
 def test_records_do_not_depend_on_jobs_company_store_or_naming(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     real = [str(ROOT / p) for p in REAL]
