@@ -484,13 +484,15 @@ def simulate_lines(ws, layers, ffn, attention, ctx):
         Y = A[b, :, :n, :d].reshape(GRID, -1)
         cells = cc[cb == b]
         starts, ends = np.r_[0, cells + 1], np.r_[cells + 1, GRID]
-        mids, res, peak = [], [], []
+        mids, res, peak, span = [], [], [], []
         for s_, e_ in zip(starts, ends):
             if e_ - s_ >= 2:
                 mids.append(0.5 * (tn[s_] + tn[e_ - 1]))
+                span.append((tn[s_], tn[e_ - 1]))
                 res.append(_chebyshev_residuals(tn[s_:e_], Y[s_:e_], tn[s_], tn[e_ - 1]))
                 peak.append(np.abs(Y[s_:e_]).max() / max(terms[b], 1e-300))
         out.append({"breakpoints": bps[cb == b], "piece_mid": np.array(mids), "piece_peak": np.array(peak),
+                    "piece_span": np.array(span).reshape(-1, 2),
                     "piece_residuals": np.array(res).reshape(-1, MAX_DEGREE + 1), "jump_ratio": float(ratio[b]),
                     "t": tn[:: GRID // 150], "output": Y[:: GRID // 150, 0]})
     return out

@@ -19,7 +19,12 @@ activation pattern (signs of every ReLU input) per point; breakpoints by bisecti
 pattern; least-squares fits of every degree 0 … 10 on each piece (Chebyshev basis; a
 degree-k fit is judged on pieces with ≥ k + 11 points); the change across each breakpoint
 against the change over the same distance beside it.
-Draws of one architecture share one tensor program for the grid forward passes."""
+Draws of one architecture share one tensor program for the grid forward passes.
+
+Two layers: pieces far shorter than the grid step exist (10⁻⁴ wide on some draws), so the
+breakpoints are not checked there, a grid piece that straddles a predicted edge is undecidable
+for the fit check (seen on 1 of ~270 draws of seeds 2 and 3), and fit residuals are measured
+against the largest ReLU input (the output can be ~1 % of the terms it is summed from)."""
 import numpy as np
 import sympy as sp
 
@@ -35,7 +40,9 @@ SAME_FIT = 3        # not attained: one degree less fits every top piece within 
 BP_TOL = 1e-8       # breakpoint location (in t), one attention layer, simple roots;
 BP_TOL_MULTIPLE = 1e-3   # roots of multiplicity k ≥ 2 are located only to ~(1e-12)^(1/k)
 ZERO_OUTPUT = 1e-12 # a piece of exact degree −1 (output ≡ 0): |output| ≤ 1e-12 × the largest ReLU input
-FIT_TOL_2 = 1e-7    # two layers: the second layer's scores carry the first layer's cancellation
+# two layers: the second layer's scores carry the first layer's cancellation, so round-off is measured
+# against the largest ReLU input (the terms summed), not against the output, which can be ~1 % of them
+FIT_TOL_2 = 1e-7
 JUMP_RATIO = 10     # change across a breakpoint ≤ 10 × the change over the same distance beside it
 
 
@@ -84,7 +91,8 @@ def _piece_degrees(pred, obs):
 
 def _fits(pred, obs, params):
     """On every observed piece, a fit of degree min(exact degree of the piece, D) is exact to 1e-10
-    (D = the predicted degree, so a smaller D is tested on the pieces that need more)."""
+    of the output (one layer) or 1e-7 of the largest ReLU input (two layers) (D = the predicted
+    degree, so a smaller D is tested on the pieces that need more)."""
     R = np.asarray(obs["piece_residuals"])
     if R.size == 0:
         return True
@@ -94,7 +102,17 @@ def _fits(pred, obs, params):
         return False     # an exactly-zero piece must be zero up to round-off
     k = np.clip(np.minimum(pdeg, int(pred["degree"])), 0, R.shape[1] - 1)
     r = np.where(pdeg < 0, 0.0, R[np.arange(R.shape[0]), k])
-    if np.any(r > (FIT_TOL if params["layers"] == 1 else FIT_TOL_2)):
+    if params["layers"] > 1:   # residual relative to the largest ReLU input (piece_peak = max|output| / it)
+        r = r * np.minimum(np.asarray(obs["piece_peak"], dtype=float), 1.0)
+        # two layers: breakpoints are not checked (pieces far shorter than the grid step exist), so a grid
+        # piece that straddles a predicted edge is a union of pieces the grid did not resolve: undecidable there
+        edges = np.asarray(pred["piece_edges"], dtype=float)
+        span = np.asarray(obs.get("piece_span", np.zeros((0, 2))), dtype=float)
+        if span.shape[0] == r.shape[0]:
+            step = (T1 - T0) / (GRID - 1)
+            inside = ((edges[None, :] > span[:, :1] + step) & (edges[None, :] < span[:, 1:] - step)).any(1)
+            r = np.where(inside, np.nan, r)
+    if np.any(np.nan_to_num(r, nan=0.0) > (FIT_TOL if params["layers"] == 1 else FIT_TOL_2)):
         return False
     return None if np.all(np.isnan(r)) else True
 
@@ -154,7 +172,7 @@ def _match(pred, obs, params):
     return True
 
 
-CHECK_FIT = "piecewise polynomial of the predicted degree (fit residual ≤ 1e-10)"
+CHECK_FIT = "piecewise polynomial of the predicted degree (fit exact to round-off)"
 CHECK_EXACT = "degree attained (one degree less fits ≥ 30× worse on a top-degree piece)"
 CHECK_BP = "breakpoints at the sign changes of the exact score polynomials (one layer)"
 CHECK_BOUND = "exact degree ≤ 3^layers"
