@@ -228,6 +228,10 @@ class LocalExecutor:
         except BaseException:
             for r in running.values():
                 _stop(r["proc"])
+            # a worker whose start an interrupt cut short is in no table: stop every child we started,
+            # so that the interpreter's exit (which joins its children) cannot wait on one
+            for proc in mp.active_children():
+                _stop(proc)
             raise
         return records
 
