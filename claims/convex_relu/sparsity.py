@@ -19,10 +19,36 @@ counted from their contributions ‖α_j (Xu_j)_+‖ > 0): a network of at most 
 neurons attaining p*; (ii) networks of width n + 1 trained from random
 starts (Adam, 8 restarts, 300 steps; all draws of a chunk in one tensor
 program): none goes below p* (p* is a lower bound, the robust direction), and
-the best comes within 5 % of it (measured: 0.95 % at worst on 40 other draws):
-networks of width n + 1 do reach the optimum.  The witness is not re-trained:
-its neurons sit on kinks of the ReLU (their cone constraints are active), so
-gradient dynamics started there say nothing beyond (i).
+the best comes within 5 % of it: networks of width n + 1 do reach the
+optimum.  The witness is not re-trained: its neurons sit on kinks of the ReLU
+(their cone constraints are active), so gradient dynamics started there say
+nothing beyond (i).
+
+The within-5 % check is a statement about the optimiser, decided after
+escalation: the draws whose best standard run misses its bound (1 + 5 %)·p*
+— the one value the simulation reads from the prediction — are trained
+again, all together, by a stronger optimiser
+(``relu_nets.train_with_escalation``): 96 fresh random starts, 1200 steps;
+its runs join the standard ones (observation: ``escalated``, the ``stage``
+of each run, ``standard_best``).  Width n + 1 leaves at most one spare
+neuron, so it needs more starts than convex_relu.exact (whose wider runs find
+the optimum more easily).  The break (α ≥ 0) runs the same escalation and
+still cannot reach p*.  Both budgets are memoised per draw, so mutants and
+perturbed predictions are re-simulated without training twice.
+
+Measured (``OMP_NUM_THREADS=1 python benchmarks/convex_relu_escalation.py
+claims/convex_relu/sparsity.py --sobol 320 --stress 2000 --corner 2000
+--sets 2 --seed 1 --found <results.json of theorycheck run --seed 0..3>``;
+two simulation seed sets per group).  A draw escalates exactly when it would
+fail the check without escalation.  Sobol design over the space: 8 of 636
+escalated (1.3 %), 0.09 % above p* at worst after; stress region (n ≥ 6,
+β ≤ 0.15): 86 of 3952 (2.2 %), worst 38 % above before, 1.2 % after; its
+corner β = 0.05, d = 2, n ∈ {7, 8}, where the hypothesis search goes: 376 of
+3954 (9.5 %), worst 58 % before; the search and shrink draws of seeds 0–3:
+3 of 170, 0.03 % after.  Not closed: 2 corner draws (1 in ~2000) stayed above
+the bound after escalation (5.3 %, 6.0 %): rare draws whose optimum few
+random starts find (on the hardest one found, 1–2 % of width-(n + 1) runs get
+within 5 %, even with 4× the steps); no draw elsewhere.
 
 What the checks cannot do: refute an upper bound on the minimal width m* by a
 witness — "m* ≤ d" or "m* ≤ 1" would need a certified lower bound on the
@@ -35,14 +61,13 @@ import torch
 
 from theorycheck import (AssumptionSpace, Break, Claim, Inconclusive, Mutant, Plot, Series,
                          Source, at_least, at_most, close)
-from theorycheck.sim.relu_nets import data_assumptions, regression_data, relu_objective, train_relu_nets_batch
+from theorycheck.sim.relu_nets import Schedule, data_assumptions, regression_data, relu_objective, train_with_escalation
 from theorycheck.symbolic.arrangements import cover_count, enumerate_patterns
 from theorycheck.symbolic.group_lasso import rebuild_network, solve_convex_relu, sparsify
 
-RESTARTS = 8
-STEPS = 300
-LR = 0.15
 GAP = 0.05
+STANDARD = Schedule(restarts=8, steps=300, lr=0.15)
+STRONGER = Schedule(restarts=96, steps=1200, lr=0.15)  # the escalation: 12× the starts, 4× the steps
 
 
 def derive(params, beta=None):
@@ -58,26 +83,31 @@ def derive(params, beta=None):
             "solver_neurons": rebuild_network(sol).width, "U": sparse.U, "alpha": sparse.alpha}
 
 
-def simulate_batch(params_list, ctx):
+def simulate_batch(params_list, ctx, predictions):
+    """Width-(n + 1) networks from random starts, all draws at once; the draws
+    whose best run misses the bound (1 + GAP)·optimum of check (ii) are trained
+    again, together, by the STRONGER schedule (``train_with_escalation``; see
+    the module docstring).  The prediction is read for that bound only."""
     problems = []
     for p in params_list:
         X, y = regression_data(p["n"], p["d"], p["data_seed"])
         problems.append((ctx.tensor(X), ctx.tensor(y), p["beta"]))
-    runs = train_relu_nets_batch(problems, [[p["n"] + 1] for p in params_list], RESTARTS, ctx.generators(),
-                                 steps=STEPS, lr=LR,
-                                 positive_output=[bool(p.get("positive_output")) for p in params_list])
+    bounds = [pred["optimum"] + GAP * abs(pred["optimum"]) for pred in predictions]
+    runs = train_with_escalation(problems, [[p["n"] + 1] for p in params_list], ctx.seeds, bounds, STANDARD,
+                                 STRONGER, positive_output=[bool(p.get("positive_output")) for p in params_list])
     out = []
     for (X, y, _), r in zip(problems, runs):
         if not np.all(np.isfinite(r.objective)):
             raise Inconclusive("non-finite objective in training")
         out.append({"X": X.cpu().numpy(), "y": y.cpu().numpy(), "trained": r.objective,
-                    "run": np.arange(len(r.objective)), "trained_min": float(r.objective.min()),
-                    "best": float(r.objective.min())})
+                    "run": np.arange(len(r.objective)), "stage": r.stage, "escalated": r.escalated,
+                    "standard_best": float(r.objective[r.stage == 0].min()),
+                    "trained_min": float(r.objective.min()), "best": float(r.objective.min())})
     return out
 
 
-def simulate(params, ctx):
-    return simulate_batch([params], ctx.with_seeds([ctx.seed]))[0]
+def simulate(params, ctx, prediction):
+    return simulate_batch([params], ctx.with_seeds([ctx.seed]), [prediction])[0]
 
 
 def _witness(pred, obs):
@@ -98,6 +128,14 @@ def witness_neurons(pred, obs, params):
     """Neurons of the extracted network that contribute to the fit: ‖α_j (Xu_j)_+‖ > 0."""
     X, _, U, a = _witness(pred, obs)
     return int(((a.abs() * torch.relu(U @ X.T).norm(dim=1)) > 0).sum())
+
+
+def standard_gap(pred, obs, params):
+    return obs["standard_best"] / pred["optimum"] - 1
+
+
+def final_gap(pred, obs, params):
+    return obs["best"] / pred["optimum"] - 1
 
 
 def unbalanced(params, pred):
@@ -153,13 +191,19 @@ claim = Claim(
     resolution=0.01,
     draws=40,
     draws_note=("each draw solves two certified cone programs (the truth and the β/2 mutant, one interior-point "
-                "solve each, ≈ 12 ms, which cannot be batched) and a re-weighting LP; the training of a chunk is "
-                "one tensor program"),
+                "solve each, ≈ 12 ms, which cannot be batched) and a re-weighting LP; the training of a chunk "
+                "(8 networks per draw, 96 more where the escalation runs) is one tensor program"),
     plots=[
         Plot("width-(n + 1) runs against the optimum", [
-            Series("random starts", "observation.run", "observation.trained", style="points"),
+            Series("random starts (escalated runs after the standard ones)", "observation.run", "observation.trained",
+                   style="points"),
             Series("convex optimum", None, "prediction.optimum", role="theory", style="hline"),
         ], xlabel="run", ylabel="objective"),
+        Plot("best width-(n + 1) run above the optimum: standard budget, and after escalation", [
+            Series("standard budget (8 starts, 300 steps)", "params.beta", standard_gap, style="points"),
+            Series("final: after escalation where it ran", "params.beta", final_gap,
+                   style="points"),
+        ], xlabel="β", ylabel="best / optimum − 1", xlog=True, over="examples"),
         Plot("neurons: solver's solution, extracted, bound", [
             Series("solver's solution", "params.n", "prediction.solver_neurons", style="points"),
             Series("extracted", "params.n", witness_neurons, style="points"),

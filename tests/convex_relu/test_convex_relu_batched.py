@@ -6,7 +6,7 @@ import torch
 
 from theorycheck.discovery import load_claim
 from theorycheck.sim.context import SimContext
-from theorycheck.sim.relu_nets import regression_data, train_relu_nets, train_relu_nets_batch
+from theorycheck.sim.relu_nets import clear_training_cache, regression_data, train_relu_nets, train_relu_nets_batch
 from theorycheck.symbolic.arrangements import enumerate_patterns, sample_patterns
 from theorycheck.symbolic.group_lasso import solve_convex_relu
 
@@ -54,9 +54,17 @@ def test_batched_positive_output_projects_only_its_draw():
 
 @pytest.mark.parametrize("path", ["claims/convex_relu/exact.py", "claims/convex_relu/sparsity.py"])
 def test_claim_batch_equals_each_draw(path):
+    """Also for an escalated draw: the second prediction's optimum is lowered so
+    that its best standard run misses the bound and the stronger optimiser runs."""
     claim = load_claim(path)
     ps = [{"n": 4, "d": 2, "beta": 0.3, "data_seed": 1}, {"n": 6, "d": 3, "beta": 0.08, "data_seed": 2}]
-    batch = claim.simulate_batch(ps, SimContext(seed=0).with_seeds([11, 12]))
-    for p, s, b in zip(ps, (11, 12), batch):
-        alone = claim.simulate(p, SimContext(seed=s))
+    preds = [claim.derive(p) for p in ps]
+    preds[1] = {**preds[1], "optimum": 0.5 * preds[1]["optimum"]}
+    clear_training_cache()
+    batch = claim.simulate_batch(ps, SimContext(seed=0).with_seeds([11, 12]), preds)
+    assert [b["escalated"] for b in batch] == [False, True]
+    for p, s, b, q in zip(ps, (11, 12), batch, preds):
+        clear_training_cache()  # the draw trained again, alone
+        alone = claim.simulate(p, SimContext(seed=s), q)
         np.testing.assert_allclose(b["trained"], alone["trained"], rtol=1e-10)
+        np.testing.assert_array_equal(b["stage"], alone["stage"])
