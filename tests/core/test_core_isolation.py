@@ -125,7 +125,10 @@ def _start_hanging_run(tmp_path, fixture_claims):
     proc = subprocess.Popen([sys.executable, "-m", "theorycheck.cli", "run", str(tmp_path / "first.py"),
                              str(fixture_claims / "faults" / "hang.py"),
                              "--out", str(tmp_path / "out"), "--sweep", "8", "--search", "0", "--jobs", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a terminal's Ctrl-C reaches a foreground run; an ignored SIGINT inherited from
+                            # this test process (a library imported earlier may set it) would not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until the hanging claim's worker runs
         if (tmp_path / "out" / "results.json").exists():
