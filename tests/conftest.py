@@ -16,3 +16,13 @@ def fixture_claims() -> Path:
 def quick_options(tmp_path):
     from theorycheck.runner import RunOptions
     return RunOptions(profile="quick", seed=0, device="cpu", failures_path=str(tmp_path / "failures.json"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensor programs: intra-op threads only add overhead (as in the runner's workers)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

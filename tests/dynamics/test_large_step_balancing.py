@@ -13,13 +13,7 @@ from theorycheck.sim.context import SimContext
 PATH = Path(__file__).resolve().parents[2] / "claims" / "dynamics" / "large_step_balancing.py"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor programs: intra-op threads only add overhead (as in the runner's workers)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from theorycheck.discovery import _family_package, load_claim
 from theorycheck.sim.context import SimContext
@@ -14,13 +13,7 @@ from theorycheck.sim.context import SimContext
 PATH = Path(__file__).resolve().parents[2] / "claims" / "dynamics" / "mirror_descent_margin.py"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor programs: intra-op threads only add overhead (as in the runner's workers)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from theorycheck.sim.context import SimContext
 PATH = Path(__file__).resolve().parents[2] / "claims" / "kernels" / "advani_saxe_curves.py"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
